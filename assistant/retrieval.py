@@ -1,0 +1,737 @@
+"""Lecture retrieval: section-aware chunks, BM25 + dense (chromadb) search fused by reciprocal rank.
+
+Layout under ``DALAB_HOME/index/``::
+
+    CURRENT              name of the version folder that serves queries (replaced atomically)
+    user_docs/           the user's own lecture files (added with ``add_files``)
+    v-<time>-<hash>/     one complete index: chroma/ (PersistentClient), chunks.json (texts and
+                         metadata, also the BM25 data), embeddings.npy, manifest.json
+
+A build writes a fresh version folder, and only when it is complete does ``CURRENT`` move to it
+(``os.replace``); then older versions are deleted. A failure or crash mid-build leaves the previous
+index serving. The index is rebuilt when the content hash (file names and bytes of ``corpus/`` and
+``user_docs/``, the chunking version and the model name) changes; unchanged chunks reuse their
+stored embeddings.
+
+Public API (used by the CLI, the ``search_lectures`` tool, the agent and the UI): ``ensure_index``,
+``add_files``, ``search``, ``corpus_dir``, ``Passage``, ``IndexInfo``, ``IngestError``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import shutil
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from assistant import embedding
+from assistant.settings import get_settings
+
+CHUNKING_VERSION = "1"
+COLLECTION = "lectures"
+MODES = ("hybrid", "dense", "bm25")
+ALLOWED = {".md": "Markdown", ".markdown": "Markdown", ".txt": "text", ".pdf": "PDF"}
+ALLOWED_TEXT = ("allowed: non-empty UTF-8 text or Markdown files (.txt, .md, .markdown) and PDFs "
+                "with extractable text (.pdf)")
+MAX_FILE_BYTES = 50 * 2**20
+MD_MAX_WORDS, MD_PART_WORDS = 250, 200   # Markdown sections longer than this are split in parts
+WIN_LO, WIN_HI = 150, 250                # word windows for plain text and PDF
+RRF_K = 60                               # reciprocal rank fusion constant
+CANDIDATES = 40                          # candidates taken from each ranker before fusion
+
+
+class IngestError(ValueError):
+    """A user file that cannot be added; the message names the file, the reason and what is allowed."""
+
+
+class RetrievalError(ValueError):
+    """Bad search arguments; the message says what is allowed."""
+
+
+class Passage(BaseModel):
+    """A retrieved lecture passage; cite it as ``[<source> § <section>]``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str
+    source: str          # "corpus/<file>.md" or "user/<filename>"
+    section: str         # the deepest heading's text (or a label for plain-text windows)
+    score: float         # hybrid: RRF normalised to 1 = first in both rankers; dense: cosine; bm25: BM25
+    heading_path: str    # "Title > Section > Sub"
+    seed: str | None = None   # the front-matter seeds of the source file, comma-separated
+
+    @property
+    def citation(self) -> str:
+        return f"[{self.source} § {self.section}]"
+
+    def to_dict(self) -> dict:
+        return self.model_dump()
+
+
+class IndexInfo(BaseModel):
+    """What ``ensure_index`` / ``add_files`` found or built."""
+
+    path: Path              # the version folder serving queries
+    content_hash: str
+    chunking_version: str
+    n_chunks: int
+    n_sources: int
+    n_user_files: int
+    built: bool             # False: the index was up to date
+    seconds: float          # time taken by this call
+
+    def to_dict(self) -> dict:
+        return self.model_dump(mode="json")
+
+
+# ----------------------------------------------------------------------------- tokenizer and BM25
+
+_GREEK = dict(zip("αβγδεζηθικλμνξπρσςτυφχψωΔΦΨΩΣΓΛ",
+                  "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi pi rho "
+                  "sigma sigma tau upsilon phi chi psi omega delta phi psi omega sigma gamma lambda"
+                  .split()))
+_TOKEN = re.compile(r"\w+(?:[-‐–'’.]\w+)*")
+_SPLIT = re.compile(r"[-‐–'’._]")
+_STOP = frozenset("""a an and are as at be been but by can do does for from has have how i if in into
+is it its me my of on or our so such than that the their them then there these this those to was we
+were what when where which while who why will with would you your about also each more most not
+only other same should some use used using via vs""".split())
+_ALIASES = {"l63": "lorenz63", "l96": "lorenz96", "rs": "radiosonde", "sat": "satellite",
+            "obs": "observation", "threedvar": "3dvar", "nn": "network", "cnn": "convolutional"}
+_SUFFIXES = ("isations", "izations", "isation", "ization", "ations", "ation", "ising", "izing",
+             "ised", "ized", "ises", "izes", "ise", "ize", "ings", "ing", "ies", "ed", "ly", "s")
+
+
+def _stem(w: str) -> str:
+    if len(w) <= 3 or not w.isalpha():
+        return w
+    for suf in _SUFFIXES:
+        if w.endswith(suf) and len(w) - len(suf) >= 3:
+            if suf == "s" and w[-2] in "siu":
+                break
+            w = w[: -len(suf)] + ("y" if suf == "ies" else "")
+            break
+    return w[:-1] if w.endswith("e") and len(w) > 4 else w
+
+
+def _term(t: str) -> str | None:
+    t = _ALIASES.get(t, t)
+    return None if t in _STOP else _stem(t)
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased BM25 terms. Lecture terms stay whole ("3d-var", "rk4", "sigma_o", "0.2") and
+    also give their joined form ("3dvar") and parts ("3d", "var"); Greek letters are spelled out
+    (σ_o -> sigma_o); plain words are lightly stemmed (normalisation, normalise -> normal)."""
+    text = "".join(_GREEK.get(c, c) for c in text.lower())
+    out: list[str] = []
+    for tok in _TOKEN.findall(text):
+        parts = [p for p in _SPLIT.split(tok) if p]
+        if len(parts) > 1 and not re.fullmatch(r"[\d.]+", tok):
+            terms = [tok.replace("’", "'"), "".join(parts), *(p for p in parts if len(p) > 1)]
+        else:
+            terms = [tok]
+        out.extend(t for t in map(_term, terms) if t)
+    return out
+
+
+class BM25:
+    """Okapi BM25 over pre-tokenized documents (k1 = 1.5, b = 0.75, non-negative idf)."""
+
+    def __init__(self, docs: list[list[str]], k1: float = 1.5, b: float = 0.75) -> None:
+        self.k1, self.b, self.n = k1, b, len(docs)
+        self.doc_len = np.array([len(d) for d in docs], dtype=float)
+        self.avgdl = float(self.doc_len.mean()) if docs else 0.0
+        self.postings: dict[str, dict[int, int]] = {}
+        for i, doc in enumerate(docs):
+            for t in doc:
+                self.postings.setdefault(t, {}).setdefault(i, 0)
+                self.postings[t][i] += 1
+        self.idf = {t: math.log(1 + (self.n - len(p) + 0.5) / (len(p) + 0.5))
+                    for t, p in self.postings.items()}
+
+    def scores(self, query: list[str]) -> np.ndarray:
+        s = np.zeros(self.n)
+        norm = self.k1 * (1 - self.b + self.b * self.doc_len / max(self.avgdl, 1e-9))
+        for t in set(query):
+            for i, tf in self.postings.get(t, {}).items():
+                s[i] += self.idf[t] * tf * (self.k1 + 1) / (tf + norm[i])
+        return s
+
+    def top(self, query: list[str], n: int) -> list[tuple[int, float]]:
+        s = self.scores(query)
+        order = np.argsort(-s, kind="stable")[:n]
+        return [(int(i), float(s[i])) for i in order if s[i] > 0]
+
+
+# ----------------------------------------------------------------------------- chunking
+
+@dataclass(frozen=True)
+class Chunk:
+    text: str
+    source: str
+    section: str
+    heading_path: str
+    seed: str | None = None
+
+    @property
+    def indexed_text(self) -> str:
+        """What is embedded and BM25-indexed: the heading path, then the text."""
+        return f"{self.heading_path}\n\n{self.text}"
+
+
+_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+
+
+def _words(s: str) -> int:
+    return len(s.split())
+
+
+def _paragraphs(text: str) -> list[str]:
+    return [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
+
+
+def _split_long(par: str, hi: int) -> list[str]:
+    """A paragraph as pieces of at most ``hi`` words, cut at sentence ends where possible."""
+    if _words(par) <= hi:
+        return [par]
+    out, cur = [], []
+    for sentence in re.split(r"(?<=[.!?])\s+|\n", par):
+        words = sentence.split()
+        if cur and len(cur) + len(words) > hi:
+            out.append(" ".join(cur))
+            cur = []
+        while len(words) > hi:
+            out.append(" ".join(words[:hi]))
+            words = words[hi:]
+        cur += words
+    return out + ([" ".join(cur)] if cur else [])
+
+
+def _pack(paragraphs: list[str], lo: int, hi: int) -> list[str]:
+    """Consecutive paragraphs packed into windows of about ``lo``..``hi`` words."""
+    pieces = [q for p in paragraphs for q in _split_long(p, hi)]
+    windows: list[list[str]] = []
+    n = 0
+    for p in pieces:
+        w = _words(p)
+        if not windows or n >= lo or n + w > hi:
+            windows.append([])
+            n = 0
+        windows[-1].append(p)
+        n += w
+    if len(windows) > 1 and sum(map(_words, windows[-1])) < lo / 3 \
+            and sum(map(_words, windows[-2] + windows[-1])) <= hi * 1.2:
+        windows[-2] += windows.pop()
+    return ["\n\n".join(w) for w in windows]
+
+
+def _front_matter(text: str) -> tuple[dict, str]:
+    m = re.match(r"^---\s*\n(.*?)\n---\s*(?:\n|$)", text, flags=re.S)
+    if not m:
+        return {}, text
+    import yaml
+
+    try:
+        meta = yaml.safe_load(m.group(1))
+    except yaml.YAMLError:
+        meta = None
+    return (meta if isinstance(meta, dict) else {}), text[m.end():]
+
+
+def chunk_markdown(text: str, source: str) -> list[Chunk]:
+    """One chunk per heading's own text (before the next heading of any level), keeping the heading
+    path; sections over 250 words are split on paragraphs into parts with the same section."""
+    meta, body = _front_matter(text)
+    seeds = meta.get("seeds")
+    seed = ",".join(map(str, seeds)) if isinstance(seeds, list) else (str(seeds) if seeds else None)
+    title = str(meta.get("title") or Path(source).stem)
+    stack: list[tuple[int, str]] = []
+    blocks: list[tuple[list[tuple[int, str]], list[str]]] = [([], [])]
+    fenced = False
+    for line in body.splitlines():
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+        m = None if fenced else _HEADING.match(line)
+        if m:
+            level = len(m.group(1))
+            while stack and stack[-1][0] >= level:
+                stack.pop()
+            stack.append((level, m.group(2).strip()))
+            blocks.append((list(stack), []))
+        else:
+            blocks[-1][1].append(line)
+    chunks = []
+    for path, lines in blocks:
+        content = "\n".join(lines).strip()
+        if not content:
+            continue
+        names = [h for _, h in path]
+        if not path or path[0][0] != 1:
+            names = [title] + names
+        section, heading_path = names[-1], " > ".join(names)
+        pars = _paragraphs(content)
+        parts = ([content] if _words(content) <= MD_MAX_WORDS else
+                 _pack(pars, math.ceil(_words(content) / math.ceil(_words(content) / MD_PART_WORDS)),
+                       MD_MAX_WORDS))
+        chunks += [Chunk(p, source, section, heading_path, seed) for p in parts]
+    return chunks
+
+
+def _label(window: str) -> str | None:
+    """A heading-like line of a text window (short, mostly letters, no sentence end), if any."""
+    for line in window.splitlines():
+        s = line.strip().lstrip("#").strip().strip("*_").strip()
+        if (3 <= len(s) <= 80 and _words(s) <= 10 and s[-1] not in ".,;:" and "$" not in s
+                and not s.startswith(("-", "▶", "•", "|", "(")) and "\t" not in s
+                and sum(c.isalpha() for c in s) >= 0.6 * len(s)):
+            return s
+    return None
+
+
+def chunk_text(text: str, source: str, title: str | None = None) -> list[Chunk]:
+    """Plain text (or PDF text) in ~150-250-word windows of whole paragraphs; the section is the
+    window's first heading-like line, else "part N" (made unique within the file)."""
+    title = title or Path(source).name
+    chunks, seen = [], set()
+    for n, window in enumerate(_pack(_paragraphs(text), WIN_LO, WIN_HI), start=1):
+        label = _label(window) or f"part {n}"
+        if label in seen:
+            label = f"{label} (part {n})"
+        seen.add(label)
+        chunks.append(Chunk(window, source, label, f"{title} > {label}"))
+    return chunks
+
+
+def pdf_text(data: bytes) -> str:
+    """The text of a PDF, pages separated by blank lines."""
+    import io
+
+    from pypdf import PdfReader
+
+    reader = PdfReader(io.BytesIO(data))
+    return "\n\n".join((page.extract_text() or "").strip() for page in reader.pages)
+
+
+def chunk_file(source: str, data: bytes) -> list[Chunk]:
+    """Chunks of one source file (Markdown with headings, Markdown without, text, PDF)."""
+    suffix = Path(source).suffix.lower()
+    if suffix == ".pdf":
+        return chunk_text(pdf_text(data), source)
+    text = data.decode("utf-8-sig").replace("\r\n", "\n")
+    if suffix in (".md", ".markdown") and re.search(r"^#{1,6}\s+\S", text, flags=re.M):
+        return chunk_markdown(text, source)
+    return chunk_text(text, source)
+
+
+# ----------------------------------------------------------------------------- index on disk
+
+def corpus_dir() -> Path:
+    """The repository's lecture notes folder, ``corpus/`` next to the ``assistant`` package."""
+    return Path(__file__).resolve().parents[1] / "corpus"
+
+
+def _root(home: Path | str | None) -> Path:
+    return Path(home if home is not None else get_settings().home).expanduser().resolve() / "index"
+
+
+def _collect(cdir: Path, user_dir: Path) -> dict[str, bytes]:
+    """Source name -> bytes for every corpus Markdown file and every user file."""
+    docs = {}
+    if cdir.is_dir():
+        for p in sorted(cdir.rglob("*.md")):
+            if p.is_file():
+                docs["corpus/" + p.relative_to(cdir).as_posix()] = p.read_bytes()
+    if user_dir.is_dir():
+        for p in sorted(user_dir.iterdir()):
+            if p.is_file() and not p.name.startswith("."):
+                docs[f"user/{p.name}"] = p.read_bytes()
+    return docs
+
+
+def _content_hash(docs: dict[str, bytes]) -> str:
+    h = hashlib.sha256(f"chunking {CHUNKING_VERSION}; model {embedding.MODEL_NAME}\n".encode())
+    for name in sorted(docs):
+        h.update(name.encode() + b"\0" + hashlib.sha256(docs[name]).digest())
+    return h.hexdigest()
+
+
+def _write_atomic(path: Path, data: bytes | str) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data.encode() if isinstance(data, str) else data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _read_current(root: Path) -> str | None:
+    try:
+        return (root / "CURRENT").read_text().strip() or None
+    except OSError:
+        return None
+
+
+def _current(root: Path) -> tuple[Path, dict] | None:
+    """The serving version folder and its manifest, or None if there is no complete index."""
+    name = _read_current(root)
+    try:
+        return root / name, json.loads((root / name / "manifest.json").read_text())
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+@contextmanager
+def _build_lock(root: Path) -> Iterator[None]:
+    """One build at a time per index, across threads and processes."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "w") as f:
+        try:
+            import fcntl
+
+            fcntl.flock(f, fcntl.LOCK_EX)
+        except ImportError:  # not POSIX: no cross-process lock
+            pass
+        yield
+
+
+def _client(vdir: Path):
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    return chromadb.PersistentClient(path=str(vdir / "chroma"),
+                                     settings=ChromaSettings(anonymized_telemetry=False))
+
+
+def _key(c: Chunk) -> str:
+    return hashlib.sha1(c.indexed_text.encode()).hexdigest()
+
+
+def _stored_vectors(root: Path) -> dict[str, np.ndarray]:
+    """Embeddings of the serving index by chunk text, reused by the next build."""
+    cur = _current(root)
+    try:
+        records = json.loads((cur[0] / "chunks.json").read_text())
+        vecs = np.load(cur[0] / "embeddings.npy")
+    except (OSError, ValueError, TypeError):
+        return {}
+    return {_key(Chunk(**r)): v for r, v in zip(records, vecs)} if len(records) == len(vecs) else {}
+
+
+def _embed(chunks: list[Chunk], known: dict[str, np.ndarray]) -> np.ndarray:
+    keys = [_key(c) for c in chunks]
+    todo = [i for i, k in enumerate(keys) if k not in known]
+    fresh = embedding.encode([chunks[i].indexed_text for i in todo])
+    vecs = np.zeros((len(chunks), embedding.DIM), dtype=np.float32)
+    for i, k in enumerate(keys):
+        if k in known:
+            vecs[i] = known[k]
+    vecs[todo] = fresh
+    return vecs
+
+
+def _fill_collection(coll, chunks: list[Chunk], vecs: np.ndarray, batch: int = 500) -> None:
+    for s in range(0, len(chunks), batch):
+        part = chunks[s:s + batch]
+        coll.add(ids=[f"c{i:05d}" for i in range(s, s + len(part))],
+                 embeddings=vecs[s:s + len(part)], documents=[c.indexed_text for c in part],
+                 metadatas=[{"source": c.source, "section": c.section,
+                             "heading_path": c.heading_path, "seed": c.seed or ""} for c in part])
+
+
+def _build(root: Path, docs: dict[str, bytes], digest: str, cdir: Path,
+           before_swap=None) -> tuple[Path, dict]:
+    """Build a complete index in a fresh version folder, then point CURRENT at it (call under the
+    build lock). On any failure the new folder is removed and CURRENT is untouched."""
+    t0 = time.perf_counter()
+    chunks = [c for name, data in docs.items() for c in chunk_file(name, data)]
+    if not chunks:
+        raise RetrievalError(f"no lecture text to index: {cdir} has no Markdown files and no user "
+                             "files were added")
+    vdir = root / f"v-{time.strftime('%Y%m%d-%H%M%S')}-{digest[:8]}-{uuid.uuid4().hex[:4]}"
+    vdir.mkdir(parents=True)
+    client = None
+    try:
+        vecs = _embed(chunks, _stored_vectors(root))
+        client = _client(vdir)
+        coll = client.create_collection(COLLECTION, embedding_function=embedding.LectureEmbedding(),
+                                        configuration={"hnsw": {"space": "cosine"}})
+        _fill_collection(coll, chunks, vecs)
+        np.save(vdir / "embeddings.npy", vecs)
+        _write_atomic(vdir / "chunks.json", json.dumps([c.__dict__ for c in chunks], ensure_ascii=False))
+        manifest = {"content_hash": digest, "chunking_version": CHUNKING_VERSION,
+                    "model": embedding.MODEL_NAME, "n_chunks": len(chunks), "n_sources": len(docs),
+                    "n_user_files": sum(n.startswith("user/") for n in docs), "corpus_dir": str(cdir),
+                    "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                    "build_seconds": round(time.perf_counter() - t0, 3)}
+        _write_atomic(vdir / "manifest.json", json.dumps(manifest, indent=1))
+        client.close()
+        client = None
+        if before_swap is not None:
+            before_swap()
+        _write_atomic(root / "CURRENT", vdir.name)
+    except BaseException:
+        if client is not None:
+            client.close()
+        shutil.rmtree(vdir, ignore_errors=True)
+        raise
+    _forget(root)
+    for old in root.glob("v-*"):   # the previous version and any left by a crashed build
+        if old != vdir:
+            shutil.rmtree(old, ignore_errors=True)
+    return vdir, manifest
+
+
+def _info(cur: tuple[Path, dict], built: bool, t0: float) -> IndexInfo:
+    path, m = cur
+    return IndexInfo(path=path, content_hash=m["content_hash"], chunking_version=m["chunking_version"],
+                     n_chunks=m["n_chunks"], n_sources=m["n_sources"], n_user_files=m["n_user_files"],
+                     built=built, seconds=round(time.perf_counter() - t0, 3))
+
+
+def ensure_index(home: Path | None = None, corpus_dir: Path | None = None,
+                 rebuild: bool = False) -> IndexInfo:
+    """Build the lecture index under ``DALAB_HOME/index`` if it is missing or stale (or always, with
+    ``rebuild``); otherwise return at once. The corpus defaults to the repository's ``corpus/``."""
+    t0 = time.perf_counter()
+    root = _root(home)
+    cdir = Path(corpus_dir).expanduser().resolve() if corpus_dir is not None else _default_corpus()
+    with _build_lock(root):
+        docs = _collect(cdir, root / "user_docs")
+        digest = _content_hash(docs)
+        cur = _current(root)
+        if cur is not None and not rebuild and cur[1]["content_hash"] == digest:
+            return _info(cur, False, t0)
+        return _info(_build(root, docs, digest, cdir), True, t0)
+
+
+_default_corpus = corpus_dir
+
+
+# ----------------------------------------------------------------------------- user files
+
+def _check_user_file(p: Path) -> bytes:
+    """The bytes of a user file, or an IngestError naming the file and the reason."""
+    def refuse(reason: str) -> IngestError:
+        return IngestError(f"{p}: {reason}")
+
+    if not p.exists():
+        raise refuse("file not found")
+    if not p.is_file():
+        raise refuse("not a regular file")
+    kind = ALLOWED.get(p.suffix.lower())
+    if kind is None:
+        raise refuse(f"unsupported file type {p.suffix or '(no extension)'!r}")
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise refuse(f"cannot be read ({e.strerror or e})") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise refuse(f"too large ({len(data) / 2**20:.0f} MiB; at most {MAX_FILE_BYTES // 2**20} MiB)")
+    if not data.strip():
+        raise refuse("the file is empty")
+    if kind == "PDF":
+        if not data.startswith(b"%PDF-"):
+            raise refuse("not a PDF file (no %PDF header)")
+        try:
+            text = pdf_text(data)
+        except Exception as e:  # pypdf raises many types on damaged files
+            raise refuse(f"could not be read as a PDF ({type(e).__name__}: {e})") from None
+        if not text.strip():
+            raise refuse("the PDF has no extractable text (a scanned PDF without a text layer?)")
+    else:
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise refuse("binary content or not UTF-8 text") from None
+        controls = sum(ord(c) < 32 and c not in "\n\r\t\f" for c in text)
+        if "\0" in text or controls > 0.01 * len(text):
+            raise refuse("binary content, not text")
+        if not text.strip():
+            raise refuse("the file is empty")
+    if not chunk_file(f"user/{p.name}", data):
+        raise refuse("no text to index")
+    return data
+
+
+def add_files(paths: list[Path], home: Path | None = None) -> IndexInfo:
+    """Add the user's own lecture files (PDF, Markdown, text) to the index as ``user/<filename>``.
+
+    Every file is checked first; if any is missing, unreadable, empty, binary or of another type,
+    an ``IngestError`` lists them all and nothing changes. Otherwise the files are copied under
+    ``DALAB_HOME/index/user_docs/`` (a file with the same name is replaced) and the index is rebuilt
+    aside and swapped in.
+    """
+    t0 = time.perf_counter()
+    root = _root(home)
+    paths = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
+    if not paths:
+        raise IngestError(f"no files given; {ALLOWED_TEXT}")
+    staged: dict[str, bytes] = {}
+    problems = []
+    for p in paths:
+        try:
+            data = _check_user_file(p)
+            if f"user/{p.name}" in staged:
+                raise IngestError(f"{p}: another file named {p.name!r} is in the same call")
+            staged[f"user/{p.name}"] = data
+        except IngestError as e:
+            problems.append(str(e))
+    if problems:
+        raise IngestError(f"cannot add {'; '.join(problems)}. Nothing was added and the index is "
+                          f"unchanged; {ALLOWED_TEXT}.")
+    user_dir = root / "user_docs"
+
+    def copy_in() -> None:
+        user_dir.mkdir(parents=True, exist_ok=True)
+        for name, data in staged.items():
+            _write_atomic(user_dir / name.removeprefix("user/"), data)
+
+    with _build_lock(root):
+        cur = _current(root)
+        cdir = Path(cur[1]["corpus_dir"]) if cur else _default_corpus()
+        cdir = cdir if cdir.is_dir() else _default_corpus()
+        docs = {**_collect(cdir, user_dir), **staged}
+        digest = _content_hash(docs)
+        if cur is not None and cur[1]["content_hash"] == digest:
+            return _info(cur, False, t0)
+        return _info(_build(root, docs, digest, cdir, before_swap=copy_in), True, t0)
+
+
+# ----------------------------------------------------------------------------- search
+
+@dataclass
+class _Index:
+    version: str
+    client: object
+    collection: object
+    chunks: list[Chunk]
+    bm25: BM25
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_OPEN: dict[Path, _Index] = {}
+_OPEN_LOCK = threading.RLock()
+
+
+def _forget(root: Path) -> None:
+    with _OPEN_LOCK:
+        idx = _OPEN.pop(root, None)
+    if idx is not None:
+        idx.client.close()
+
+
+def _open(root: Path) -> _Index:
+    """The serving index of ``root``, opened once per process (reopened when CURRENT moves)."""
+    with _OPEN_LOCK:
+        name = _read_current(root)
+        idx = _OPEN.get(root)
+        if idx is not None and idx.version == name:
+            return idx
+        _forget(root)
+        if _current(root) is None:
+            ensure_index(root.parent)
+        path, _ = _current(root)
+        chunks = [Chunk(**r) for r in json.loads((path / "chunks.json").read_text())]
+        client = _client(path)
+        coll = client.get_collection(COLLECTION, embedding_function=embedding.LectureEmbedding())
+        idx = _Index(path.name, client, coll, chunks, BM25([tokenize(c.indexed_text) for c in chunks]))
+        _OPEN[root] = idx
+        return idx
+
+
+def _rrf(rankings: list[list[tuple[int, float]]]) -> list[tuple[int, float]]:
+    """Reciprocal rank fusion, scaled so that 1.0 means first in every ranking."""
+    fused: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, (i, _) in enumerate(ranking, start=1):
+            fused[i] = fused.get(i, 0.0) + 1.0 / (RRF_K + rank)
+    best = len(rankings) / (RRF_K + 1)
+    return sorted(((i, s / best) for i, s in fused.items()), key=lambda t: -t[1])
+
+
+def _search(idx: _Index, query: str, k: int, mode: str) -> list[Passage]:
+    n = min(CANDIDATES, len(idx.chunks))
+    rankings = []
+    if mode != "bm25":
+        vec = embedding.encode_query(query)
+        with idx.lock:
+            res = idx.collection.query(query_embeddings=[vec.tolist()], n_results=n,
+                                       include=["distances"])
+        rankings.append([(int(i[1:]), 1.0 - d) for i, d in zip(res["ids"][0], res["distances"][0])])
+    if mode != "dense":
+        rankings.append(idx.bm25.top(tokenize(query), n))
+    ranked = _rrf(rankings) if mode == "hybrid" else rankings[0]
+    passages, seen = [], set()
+    for i, score in ranked:   # best chunk per section, so k passages cover k sections
+        c = idx.chunks[i]
+        if (c.source, c.section) not in seen:
+            seen.add((c.source, c.section))
+            passages.append(Passage(text=c.text, source=c.source, section=c.section,
+                                    score=round(float(score), 4), heading_path=c.heading_path,
+                                    seed=c.seed))
+        if len(passages) == k:
+            break
+    return passages
+
+
+def search(query: str, k: int = 4, home: Path | None = None, mode: str = "hybrid") -> list[Passage]:
+    """The ``k`` best lecture passages for ``query`` (at most one per section), best first.
+
+    ``mode`` is ``"hybrid"`` (BM25 and dense fused by reciprocal rank, the default), ``"dense"`` or
+    ``"bm25"``. Builds the index first if there is none.
+    """
+    if not isinstance(query, str) or not query.strip():
+        raise RetrievalError("query must be a non-empty string, e.g. 'why do we normalise per channel?'")
+    if len(query) > 2000:
+        raise RetrievalError(f"query is too long ({len(query)} characters; at most 2000)")
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 20:
+        raise RetrievalError(f"k must be an integer from 1 to 20, got {k!r}")
+    if mode not in MODES:
+        raise RetrievalError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+    root = _root(home)
+    idx = _open(root)
+    try:
+        return _search(idx, query.strip(), k, mode)
+    except Exception:
+        if _read_current(root) == idx.version:
+            raise
+        return _search(_open(root), query.strip(), k, mode)   # rebuilt by another process meanwhile
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+def _hit(p: Passage, answer: dict) -> bool:
+    sections = p.heading_path.split(" > ")[1:] + [p.section]
+    return p.source == answer["source"] and answer["section"] in sections
+
+
+def evaluate(questions: list[dict], home: Path | None = None, mode: str = "hybrid",
+             k: int = 3, depth: int = 10) -> dict:
+    """Recall@k and MRR (over the top ``depth``) of ``search`` on ``questions`` (items with
+    ``question`` and ``answers: [{source, section}]``); a passage in a sub-section of an answer's
+    section counts as a hit. Also returns the misses (not in the top k) with what came instead."""
+    hits, rr, misses = 0, 0.0, []
+    for q in questions:
+        got = search(q["question"], k=depth, home=home, mode=mode)
+        rank = next((r for r, p in enumerate(got, 1) if any(_hit(p, a) for a in q["answers"])), None)
+        hits += rank is not None and rank <= k
+        rr += 1.0 / rank if rank else 0.0
+        if rank is None or rank > k:
+            misses.append({"question": q["question"], "rank": rank, "expected": q["answers"],
+                           "got": [p.citation for p in got[:k]]})
+    n = max(len(questions), 1)
+    return {"mode": mode, "n": len(questions), f"recall_at_{k}": hits / n, "mrr": rr / n,
+            "misses": misses}
