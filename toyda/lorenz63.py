@@ -542,19 +542,6 @@ def origen_reconstruction(x_true: np.ndarray | None = None, n_cycles: int = DEFA
 # ----------------------------------------------------------------------------- twin experiment
 
 
-def climatological_covariance(n_steps: int = 100_000, dt: float = DEFAULTS.dt,
-                              x0: np.ndarray = X0) -> np.ndarray:
-    """Covariance of the Lorenz-63 attractor from one long RK4 run (after 10 time units).
-
-    Returns
-    -------
-    ndarray, shape ``(3, 3)``
-    """
-    spin = int(round(10.0 / dt))
-    xs = simulate(x0, n_steps + spin, dt)[spin:]
-    return np.cov(xs.T)
-
-
 def var3d_twin(n_cycles: int = TWIN.n_cycles, dt: float = TWIN.dt,
                obs_every: int = TWIN.obs_every, sigma_o: float = TWIN.sigma_o,
                B: np.ndarray | None = None, xB: float = TWIN.xB,

@@ -77,7 +77,7 @@ def check_spd(M: np.ndarray, name: str) -> np.ndarray:
     return M
 
 
-def _check_problem(x_b, y, H, B, R, *, check_cov: bool = True):
+def _check_problem(x_b, y, H, B, R):
     """Validate and convert ``(x_b, y, H, B, R)``; return float arrays."""
     x_b = np.asarray(x_b, dtype=float)
     y = np.asarray(y, dtype=float)
@@ -97,11 +97,8 @@ def _check_problem(x_b, y, H, B, R, *, check_cov: bool = True):
     if not (np.all(np.isfinite(x_b)) and np.all(np.isfinite(y)) and np.all(np.isfinite(H))):
         raise ValueError("x_b, y and H must be finite, got NaN or inf entries "
                          "(mask missing observations out of y and H first)")
-    if check_cov:
-        B = check_spd(B, "B")
-        R = check_spd(R, "R")
-    else:
-        B, R = np.asarray(B, dtype=float), np.asarray(R, dtype=float)
+    B = check_spd(B, "B")
+    R = check_spd(R, "R")
     if B.shape[-1] != n:
         raise ValueError(f"B must have shape (..., n, n) = (..., {n}, {n}), got shape {B.shape}")
     if R.shape[-1] != p:

@@ -1,0 +1,146 @@
+"""Tools for the toy atmosphere and its observations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from tools import plots
+from tools.base import RunContext, ToolArgs
+from tools.datasets import NC_NAME, NPZ_NAME, save_netcdf, save_npz
+from toyda import atmosphere as at
+from toyda import observations as ob
+
+_D = at.AtmosphereConfig()
+
+
+class PhysicsArgs(ToolArgs):
+    """The toy atmosphere's physical settings (shared by both tools)."""
+
+    nx: int = Field(_D.nx, ge=16, le=400, description="grid columns along x (periodic)")
+    nz: int = Field(_D.nz, ge=10, le=200, description="grid levels along z")
+    dt: float = Field(_D.dt, gt=0, le=1.0, description="RK4 time step (model time units); must be stable")
+    u: float = Field(_D.u, ge=-5, le=5, description="mean horizontal wind (domain units per time unit; + is right)")
+    w: float = Field(_D.w, ge=-2, le=2, description="mean vertical wind (domain units per time unit; + is up)")
+    K: float = Field(_D.K, ge=0, le=0.5, description="diffusivity K (domain units² per time unit)")
+    damping: float = Field(_D.damping, ge=0, le=5, description="linear damping rate λ (per time unit)")
+    sponge: float = Field(_D.sponge, ge=0, le=20, description="top sponge rate λ_top at the lid (per time unit)")
+    pulse_period: float = Field(_D.pulse_period, gt=0, le=50, description="period of the pulsed source A(t) (time units)")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="random seed (pulse amplitudes, observation noise)")
+
+    def config(self) -> at.AtmosphereConfig:
+        # keep the domain spacing of the lecture grid (0.1 units) when the grid size changes
+        return at.AtmosphereConfig(nx=self.nx, nz=self.nz, lx=self.nx * _D.dx, lz=self.nz * _D.dz,
+                                   dt=self.dt, u=self.u, w=self.w, K=self.K, damping=self.damping,
+                                   sponge=self.sponge, pulse_period=self.pulse_period)
+
+
+class SimulateArgs(PhysicsArgs):
+    n_steps: int = Field(2000, ge=1, le=100_000, description="number of RK4 time steps")
+    n_snapshots: int = Field(10, ge=1, le=100, description="number of snapshots saved, evenly spread over the run")
+
+
+def simulate_atmosphere(args: SimulateArgs, ctx: RunContext) -> tuple[str, dict[str, Any]]:
+    """Run the 2D toy atmosphere of the lab: advection–diffusion of a tracer φ(x, z) with a
+    pulsed bottom-left source, damping and a top sponge, periodic in x, integrated with RK4.
+
+    Use it to show the dynamics (snapshots of the tracer train that leaves at the right and
+    re-enters at the left) and to check the budget: content C(t), injected acc_in and lost
+    acc_loss must balance (the residual should be tiny) and C(t) levels off at a statistical
+    steady state. Unstable settings (Courant or diffusion number too large) are refused with
+    the largest stable dt.
+    """
+    if args.n_snapshots > args.n_steps:
+        raise ValueError(f"n_snapshots ({args.n_snapshots}) cannot exceed n_steps ({args.n_steps})")
+    cfg = args.config()
+    ctx.progress(0.0, f"integrating {args.n_steps} RK4 steps")
+    sim = at.simulate(cfg, args.n_steps, args.n_snapshots, rng=args.seed)
+    ctx.progress(0.8, "drawing figures")
+    b = sim.budget
+    stab = at.stability_numbers(cfg)
+    ctx.save_figure(plots.atmosphere_snapshots(cfg.x, cfg.z, sim.snapshots, sim.t_snap), "snapshots")
+    ctx.save_figure(plots.budget(b.t, b.C, b.I, b.L, b.acc_in, b.acc_loss), "budget")
+    np.savez_compressed(ctx.file("simulation.npz"), snapshots=sim.snapshots, t_snap=sim.t_snap, x=cfg.x,
+                        z=cfg.z, t=b.t, C=b.C, I=b.I, L=b.L, acc_in=b.acc_in, acc_loss=b.acc_loss)
+    last = max(1, len(b.C) // 5)
+    drift = float((b.C[-1] - b.C[-last]) / max(abs(b.C[-1]), 1e-12))
+    metrics = {
+        "t_end": float(b.t[-1]), "C_final": float(b.C[-1]), "acc_in": float(b.acc_in[-1]),
+        "acc_loss": float(b.acc_loss[-1]), "budget_residual": float(b.residual),
+        "budget_residual_rel": float(b.relative_residual), "budget_residual_rk4": float(b.residual_rk4),
+        "C_change_last_fifth_rel": drift, "phi_max": float(sim.snapshots.max()),
+        "courant": stab["courant"], "diffusion_number": stab["diffusion_number"], "dt_max_stable": stab["dt_max"],
+    }
+    summary = (
+        f"Ran {args.n_steps} RK4 steps (t = 0…{b.t[-1]:.1f}) on a {cfg.nx}×{cfg.nz} grid with u={cfg.u:g}, "
+        f"w={cfg.w:g}, K={cfg.K:g} (Courant {stab['courant']:.2f}, stable up to dt={stab['dt_max']:.3g}). "
+        f"Budget: injected {b.acc_in[-1]:.3f}, lost {b.acc_loss[-1]:.3f}, content change "
+        f"{b.C[-1] - b.C[0]:.3f}: the residual is {100 * b.relative_residual:.3f}% of the injection. "
+        f"Over the last fifth of the run C(t) changed by {100 * drift:+.1f}% "
+        f"({'a statistical steady state' if abs(drift) < 0.1 else 'still spinning up'})."
+    )
+    return summary, metrics
+
+
+class ObservationsArgs(PhysicsArgs):
+    n_snapshots: int = Field(10, ge=2, le=2000, description="snapshots per trajectory (the lecture stores 10)")
+    snapshot_every: int = Field(50, ge=1, le=5000, description="RK4 steps between two snapshots")
+    spinup_steps: int = Field(1000, ge=0, le=50_000, description="RK4 steps before the first snapshot (spin-up to steady state)")
+    n_trajectories: int = Field(1, ge=1, le=64, description="independent runs (different pulse amplitudes) stored one after another")
+    n_radiosondes: int = Field(7, ge=1, le=64, description="radiosonde stations (columns), spread evenly in x")
+    n_levels: int = Field(18, ge=1, le=200, description="radiosonde levels per profile")
+    n_channels: int = Field(4, ge=1, le=16, description="satellite channels (Gaussian vertical weighting functions)")
+    rs_noise: float = Field(0.02, ge=0, le=1, description="radiosonde observation-error standard deviation (units of φ)")
+    sat_noise: float = Field(0.01, ge=0, le=1, description="satellite observation-error standard deviation (units of φ)")
+
+
+def generate_observations(args: ObservationsArgs, ctx: RunContext) -> tuple[str, dict[str, Any]]:
+    """Simulate the toy atmosphere and observe it with radiosondes (sparse vertical profiles
+    at a few station columns) and satellite channels (Gaussian-weighted vertical means in
+    every column). Saves the lab's dataset dyn_truth_obs.npz (keys xtrue, yrs, ysat, t_snap,
+    rs_ix, rs_iz, sat_w, x, z) and a CF-style NetCDF copy.
+
+    Use it before training the obs-to-obs network. The lecture's dataset has 10 snapshots;
+    for training use many (e.g. n_trajectories=8, n_snapshots=60, snapshot_every=25) —
+    train_obs2obs makes such a dataset itself when none is given.
+    """
+    cfg = args.config()
+    if args.n_levels > cfg.nz:
+        raise ValueError(f"n_levels ({args.n_levels}) cannot exceed nz ({cfg.nz})")
+    if args.n_radiosondes > cfg.nx:
+        raise ValueError(f"n_radiosondes ({args.n_radiosondes}) cannot exceed nx ({cfg.nx})")
+    ctx.progress(0.0, "simulating and observing")
+    ds = ob.generate_dataset(
+        cfg, n_snapshots=args.n_snapshots, snapshot_every=args.snapshot_every, spinup_steps=args.spinup_steps,
+        n_trajectories=args.n_trajectories, n_radiosondes=args.n_radiosondes, n_levels=args.n_levels,
+        n_channels=args.n_channels, rs_noise=args.rs_noise, sat_noise=args.sat_noise, rng=args.seed,
+    )
+    ctx.progress(0.7, "saving the dataset and drawing figures")
+    save_npz(ds, ctx.file(NPZ_NAME))
+    save_netcdf(ds, ctx.file(NC_NAME))
+    first = slice(0, args.n_snapshots)  # figures show the first trajectory
+    t0 = args.n_snapshots // 2
+    ctx.save_figure(plots.atmosphere_snapshots(ds.x, ds.z, ds.xtrue[first], ds.t_snap[first], ds.rs_ix, ds.rs_iz),
+                    "truth_with_stations")
+    ctx.save_figure(plots.weighting_functions(ds.z, ds.sat_w), "sat_weights")
+    ctx.save_figure(plots.satellite_curtain(ds.x, ds.ysat[t0], ds.t_snap[t0]), "sat_curtain")
+    ctx.save_figure(plots.satellite_hovmoeller(ds.x, ds.t_snap[first], ds.ysat[first]), "sat_time_x")
+    ctx.save_figure(plots.radiosonde_profiles(ds.z, ds.rs_iz, ds.yrs[t0], ds.xtrue[t0][:, ds.rs_ix], ds.x[ds.rs_ix],
+                                              ds.t_snap[t0]), "rs_profiles")
+    rs_err = ds.yrs - ob.radiosonde_operator(ds.xtrue, ds.rs_ix, ds.rs_iz)
+    metrics = {
+        "n_snapshots_total": ds.n_snapshots, "n_transitions": len(ds.transitions()),
+        "n_radiosonde_obs": int(ds.yrs.size), "n_satellite_obs": int(ds.ysat.size),
+        "rs_noise_realised": float(rs_err.std()), "xtrue_mean": float(ds.xtrue.mean()),
+        "xtrue_std": float(ds.xtrue.std()), "ysat_mean": float(ds.ysat.mean()),
+    }
+    summary = (
+        f"Saved {NPZ_NAME}: xtrue {ds.xtrue.shape}, yrs {ds.yrs.shape}, ysat {ds.ysat.shape} "
+        f"({args.n_trajectories} trajectory(ies) × {args.n_snapshots} snapshots every {args.snapshot_every} steps "
+        f"after {args.spinup_steps} spin-up steps), {args.n_radiosondes} stations at columns "
+        f"{list(map(int, ds.rs_ix))} with {args.n_levels} levels, {args.n_channels} satellite channels; "
+        f"noise σ_rs={args.rs_noise:g}, σ_sat={args.sat_noise:g}. A CF NetCDF copy is {NC_NAME}."
+    )
+    return summary, metrics

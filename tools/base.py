@@ -1,0 +1,208 @@
+"""The tool contract: ``ToolResult``, ``ToolError``, the run context and run records.
+
+Every call of a tool goes through :func:`tools.registry.run_tool`, which validates the
+arguments, makes a run directory, calls the tool function with a :class:`RunContext`, and
+writes the run record (``args.json``, ``metrics.json``, ``result.json``, ``reproduce.py``,
+the figures and files). The run directory is built under a temporary name and renamed at the
+end, so a failed call leaves nothing half-written behind.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+Progress = Callable[[float, str], None]
+"""``progress(fraction in [0, 1], message)``: how long tools report how far they are."""
+
+
+class ToolError(ValueError):
+    """Bad input or a missing earlier product; the message says what is wrong and what to do."""
+
+
+class ToolArgs(BaseModel):
+    """Base of every tool's arguments: unknown arguments are refused, defaults are filled."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ToolResult(BaseModel):
+    """What every tool returns (DESIGN.md, "The tool contract")."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tool: str = Field(description="registry name")
+    args: dict[str, Any] = Field(description="validated args, defaults filled in")
+    summary: str = Field(description="1–4 sentences with the key numbers")
+    metrics: dict[str, float | int | str] = Field(default_factory=dict)
+    figures: list[Path] = Field(default_factory=list, description="PNGs under the run directory")
+    files: list[Path] = Field(default_factory=list, description="datasets, checkpoints")
+    run_dir: Path
+    code: str = Field(description="a Python snippet that reproduces this call exactly")
+    passages: list[dict[str, Any]] = Field(
+        default_factory=list, description="retrieved lecture passages (search_lectures): text, source, section, score")
+
+    def content(self) -> str:
+        """The text an LLM reads: the summary and the metrics."""
+        lines = [self.summary]
+        if self.metrics:
+            lines.append("metrics: " + ", ".join(f"{k}={_fmt(v)}" for k, v in self.metrics.items()))
+        if self.figures:
+            lines.append("figures: " + ", ".join(p.name for p in self.figures))
+        return "\n".join(lines)
+
+
+def _fmt(v: float | int | str) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+@dataclass
+class Workspace:
+    """Where one user's runs live: ``root/runs/<time>-<tool>/``.
+
+    The CLI uses ``DALAB_HOME`` itself; each browser session of the UI gets its own root, so
+    two students never see each other's runs.
+    """
+
+    root: Path
+
+    @property
+    def runs(self) -> Path:
+        return self.root / "runs"
+
+    def run_dirs(self) -> list[Path]:
+        """Finished runs, oldest first."""
+        if not self.runs.is_dir():
+            return []
+        return sorted(p for p in self.runs.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+    def latest(self, filename: str) -> Path | None:
+        """The newest finished run's file called ``filename``, or None."""
+        for run in reversed(self.run_dirs()):
+            candidate = run / filename
+            if candidate.is_file():
+                return candidate
+        return None
+
+    def resolve(self, name: str | None, filename: str, made_by: str, what: str) -> Path:
+        """Find an earlier product: an explicit path or run name, else the latest one.
+
+        Raises ToolError naming the tool to run first when there is none.
+        """
+        if name:
+            for candidate in (Path(name), self.runs / name / filename, self.runs / name):
+                if candidate.is_file():
+                    return candidate.resolve()
+            raise ToolError(
+                f"no {what} called {name!r}: give the path of a {filename} file or the name of a run "
+                f"folder in {self.runs} that holds one, or leave it out to use the latest one"
+            )
+        latest = self.latest(filename)
+        if latest is None:
+            raise ToolError(f"there is no {what} in this workspace yet: run `{made_by}` first")
+        return latest.resolve()
+
+
+@dataclass
+class RunContext:
+    """Handed to a tool function: where to write, how to report progress, what it made."""
+
+    tool: str
+    args: ToolArgs
+    run_dir: Path
+    workspace: Workspace
+    progress: Progress = lambda fraction, message: None  # noqa: E731
+    figures: list[Path] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+    resolved: dict[str, str] = field(default_factory=dict)
+    passages: list[dict[str, Any]] = field(default_factory=list)
+
+    def save_figure(self, fig: Any, name: str) -> Path:
+        """Save a matplotlib figure as ``<name>.png`` in the run directory and close it."""
+        import matplotlib.pyplot as plt
+
+        path = self.run_dir / f"{name}.png"
+        fig.savefig(path, dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        self.figures.append(path)
+        return path
+
+    def file(self, name: str) -> Path:
+        """A path for a product file in the run directory (registered as one of the files)."""
+        path = self.run_dir / name
+        self.files.append(path)
+        return path
+
+    def find(self, arg: str, name: str | None, filename: str, made_by: str, what: str) -> Path:
+        """Resolve an earlier product and remember it, so ``reproduce.py`` names it exactly."""
+        path = self.workspace.resolve(name, filename, made_by, what)
+        self.resolved[arg] = str(path)
+        return path
+
+
+def clean_metrics(metrics: dict[str, Any]) -> dict[str, float | int | str]:
+    """Plain JSON numbers; refuses NaN/inf (a tool must never report them as results)."""
+    out: dict[str, float | int | str] = {}
+    for k, v in metrics.items():
+        if isinstance(v, (np.integer, int)) and not isinstance(v, bool):
+            out[k] = int(v)
+        elif isinstance(v, (np.floating, float)):
+            if not math.isfinite(float(v)):
+                raise FloatingPointError(f"metric {k} is not finite ({v})")
+            out[k] = float(v)
+        else:
+            out[k] = str(v)
+    return out
+
+
+def new_run_dir(workspace: Workspace, tool: str) -> tuple[Path, Path]:
+    """A unique final run directory name and the temporary one it is built in."""
+    workspace.runs.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    final = workspace.runs / f"{stamp}-{tool}"
+    k = 1
+    while final.exists():
+        final = workspace.runs / f"{stamp}-{k}-{tool}"
+        k += 1
+    tmp = workspace.runs / f".{final.name}.partial-{os.getpid()}-{time.monotonic_ns()}"
+    tmp.mkdir()
+    return final, tmp
+
+
+def reproduce_code(tool: str, args: dict[str, Any]) -> str:
+    """A snippet that runs the same call again (in the same ``DALAB_HOME`` workspace)."""
+    return (
+        "from tools.registry import run_tool\n\n"
+        f"result = run_tool({tool!r}, {json.dumps(args, indent=4, sort_keys=True)})\n"
+        "print(result.summary)\n"
+        "for name, value in result.metrics.items():\n"
+        "    print(f'{name} = {value}')\n"
+    )
+
+
+def write_record(result: ToolResult, tmp_dir: Path) -> None:
+    """Write ``args.json``, ``metrics.json``, ``result.json`` and ``reproduce.py``."""
+    (tmp_dir / "args.json").write_text(json.dumps(result.args, indent=2, sort_keys=True) + "\n")
+    (tmp_dir / "metrics.json").write_text(json.dumps(result.metrics, indent=2) + "\n")
+    (tmp_dir / "reproduce.py").write_text(
+        f'"""Reproduces the {result.tool} run {result.run_dir.name}: python reproduce.py"""\n\n'
+        + result.code
+    )
+    (tmp_dir / "result.json").write_text(result.model_dump_json(indent=2) + "\n")
+
+
+def discard(tmp_dir: Path) -> None:
+    shutil.rmtree(tmp_dir, ignore_errors=True)

@@ -1,0 +1,228 @@
+"""Tools for learning from observations: the obs-to-obs network and the Lorenz-63 emulator."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field
+
+from tools import plots
+from tools.base import RunContext, ToolArgs, ToolError
+from tools.datasets import NPZ_NAME, load_npz, save_npz
+
+MODEL_NAME = "obs2obs.pt"
+MODEL_INFO = "model_info.json"
+EMULATOR_NAME = "emulator.pt"
+MIN_TRANSITIONS = 100
+DATASET = Field(None, description="dataset: a run name or path of a dyn_truth_obs.npz; default: the latest one")
+MODEL = Field(None, description="trained model: a run name or path of obs2obs.pt; default: the latest one")
+
+
+class TrainArgs(ToolArgs):
+    dataset: str | None = Field(
+        None, description="dataset: a run name or path of a dyn_truth_obs.npz; default: the latest one if it has "
+                          f"at least {MIN_TRANSITIONS} transitions, else a training dataset is generated")
+    mode: Literal["A", "B"] = Field("A", description="RS inputs: A = sampled anywhere from the truth + noise, "
+                                                     "B = only the stored radiosondes")
+    epochs: int = Field(40, ge=1, le=500, description="maximum training epochs (early stopping may end sooner)")
+    alpha: float = Field(1.0, ge=0, le=100, description="weight α of the RS query loss in L = L_sat + α L_rs")
+    lr: float = Field(2e-3, gt=0, le=1, description="Adam learning rate")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="random seed (weights, sampling)")
+
+
+def _training_dataset(args: TrainArgs, ctx: RunContext):
+    """The dataset to train on, and a sentence saying where it came from."""
+    from toyda.obs2obs import TRAINING_DATASET_DEFAULTS  # noqa: PLC0415
+    from toyda.observations import generate_dataset  # noqa: PLC0415
+
+    if args.dataset:
+        path = ctx.find("dataset", args.dataset, NPZ_NAME, "generate_observations", "dataset")
+        return load_npz(path), f"dataset {path.parent.name}"
+    latest = ctx.workspace.latest(NPZ_NAME)
+    if latest is not None:
+        ds = load_npz(latest)
+        if len(ds.transitions()) >= MIN_TRANSITIONS:
+            ctx.resolved["dataset"] = str(latest.resolve())
+            return ds, f"the latest dataset ({latest.parent.name})"
+        note = (f"The latest dataset has only {len(ds.transitions())} transitions (too few to learn from), so ")
+    else:
+        note = "There was no dataset in this workspace, so "
+    spec = ", ".join(f"{k}={v}" for k, v in TRAINING_DATASET_DEFAULTS.items())
+    ctx.progress(0.0, "generating a training dataset")
+    ds = generate_dataset(**TRAINING_DATASET_DEFAULTS, rng=args.seed)
+    path = save_npz(ds, ctx.file(NPZ_NAME))
+    ctx.resolved["dataset"] = str(path)
+    return ds, note + f"I generated a training dataset with generate_observations defaults and {spec}"
+
+
+def train_obs2obs(args: TrainArgs, ctx: RunContext) -> tuple[str, dict[str, Any]]:
+    """Train the obs-to-obs network: from the satellite curtain and radiosonde points at time t
+    it predicts the satellite curtain and values at any query point (x, z) at t+1. A 1D CNN
+    (periodic in x) encodes the satellite channels, DeepSets encodes the radiosonde set, a
+    query head predicts values; loss L_sat + α L_rs; per-channel/global normalisation;
+    early stopping on a held-out validation split. Mode A samples RS inputs anywhere from
+    the truth, mode B uses only the stored radiosondes.
+
+    Use it after generate_observations (or alone: it generates a big enough training dataset
+    when the latest one is too small), before predict_profile and reconstruct_field.
+    """
+    import torch  # noqa: PLC0415
+
+    from toyda import obs2obs  # noqa: PLC0415
+
+    ds, origin = _training_dataset(args, ctx)
+    n_epochs = args.epochs
+
+    def progress(epoch: int, total: int, train_loss: float, val_loss: float) -> None:
+        ctx.progress(0.05 + 0.9 * epoch / total, f"epoch {epoch}/{total}: train {train_loss:.4f}, val {val_loss:.4f}")
+
+    model = obs2obs.train(ds, mode=args.mode, epochs=n_epochs, alpha=args.alpha, lr=args.lr, seed=args.seed,
+                          progress=progress)
+    model.save(ctx.file(MODEL_NAME))
+    (ctx.run_dir / MODEL_INFO).write_text(json.dumps({"dataset": ctx.resolved["dataset"], "mode": args.mode}))
+    scores = obs2obs.evaluate(model, ds)
+    ctx.save_figure(plots.loss_curves(model.history, model.best_epoch,
+                                      f"Obs-to-obs training (mode {args.mode}, α={args.alpha:g})"), "loss_curves")
+    t = int(model.val_transitions[0])
+    rec = obs2obs.reconstruct_field(model, ds, t)
+    ctx.save_figure(plots.reconstruction_panels(ds.x, ds.z, rec.previous, rec.truth, rec.pred, ds.rs_ix, t, rec.metrics),
+                    "reconstruction_heldout")
+    h = model.history
+    metrics = {
+        "epochs_run": len(h["train"]), "best_epoch": model.best_epoch, "train_loss": h["train"][-1],
+        "val_loss_best": float(min(h["val"])), "train_seconds": model.train_seconds,
+        "n_train_transitions": len(model.train_transitions), "n_val_transitions": len(model.val_transitions),
+        "val_rmse": scores["rmse"], "val_correlation": scores["correlation"],
+        "val_rmse_climatology": scores["rmse_climatology"], "val_rmse_persistence": scores["rmse_persistence"],
+        "val_sat_rmse": scores["sat_rmse"], "val_sat_rmse_persistence": scores["sat_rmse_persistence"],
+        "device": "cuda" if torch.cuda.is_available() else "cpu",
+    }
+    summary = (
+        f"Trained the obs-to-obs network (mode {args.mode}, α={args.alpha:g}) on {origin}: "
+        f"{len(h['train'])} epochs in {model.train_seconds:.0f} s, best validation loss {min(h['val']):.4f} "
+        f"at epoch {model.best_epoch}. On the {len(model.val_transitions)} held-out transitions the full-field "
+        f"reconstruction at t+1 has RMSE {scores['rmse']:.3f} (correlation {scores['correlation']:.3f}) against "
+        f"{scores['rmse_climatology']:.3f} for climatology and {scores['rmse_persistence']:.3f} for persistence."
+    )
+    return summary, metrics
+
+
+def _model_and_dataset(args, ctx: RunContext):
+    from toyda.obs2obs import TrainedObs2Obs  # noqa: PLC0415
+
+    path = ctx.find("model", args.model, MODEL_NAME, "train_obs2obs", "trained obs-to-obs model")
+    model = TrainedObs2Obs.load(str(path))
+    if args.dataset:
+        ds_path = ctx.find("dataset", args.dataset, NPZ_NAME, "generate_observations", "dataset")
+    else:
+        info = path.parent / MODEL_INFO
+        if not info.is_file():
+            raise ToolError(f"{path} has no {MODEL_INFO}; name the dataset with dataset=...")
+        ds_path = json.loads(info.read_text())["dataset"]
+        ctx.resolved["dataset"] = ds_path
+    ds = load_npz(ds_path)
+    return model, ds
+
+
+def _transition(model, ds, time_index: int | None) -> int:
+    valid = ds.transitions()
+    if time_index is None:
+        held_out = [int(t) for t in model.val_transitions if t in set(valid.tolist())]
+        return held_out[0] if held_out else int(valid[-1])
+    if time_index not in set(valid.tolist()):
+        raise ToolError(f"time_index {time_index} has no next snapshot in the same trajectory; allowed: "
+                        f"{int(valid.min())}..{int(valid.max())} except the last snapshot of each trajectory")
+    return time_index
+
+
+class ProfileArgs(ToolArgs):
+    column: int | None = Field(None, ge=0, le=399, description="grid column of the profile; default: halfway "
+                                                               "between the first two radiosonde stations")
+    time_index: int | None = Field(None, ge=0, description="snapshot t of the inputs (the profile is at t+1); "
+                                                           "default: the first held-out transition")
+    model: str | None = MODEL
+    dataset: str | None = DATASET
+
+
+def predict_profile(args: ProfileArgs, ctx: RunContext) -> tuple[str, dict[str, Any]]:
+    """Evaluation 1: predict the radiosonde profile at t+1 at a column with no station, from
+    the satellite curtain and stored radiosondes at t, and compare it with the truth.
+
+    Use it after train_obs2obs to test whether the network generalises to a new location.
+    """
+    from toyda.obs2obs import predict_profile as predict  # noqa: PLC0415
+
+    model, ds = _model_and_dataset(args, ctx)
+    nx = ds.xtrue.shape[2]
+    column = args.column if args.column is not None else int((ds.rs_ix[0] + ds.rs_ix[1]) // 2)
+    if column >= nx:
+        raise ToolError(f"column must be in 0..{nx - 1} for this dataset, got {column}")
+    t = _transition(model, ds, args.time_index)
+    p = predict(model, ds, t, column)
+    ctx.save_figure(plots.profile_vs_truth(p.z, p.pred, p.truth, p.persistence, column, float(ds.x[column]), t,
+                                           p.is_station), "profile")
+    metrics = {"rmse": p.rmse, "rmse_persistence": p.rmse_persistence, "column": column, "time_index": t,
+               "is_station": int(p.is_station), "truth_max": float(p.truth.max()), "pred_max": float(p.pred.max())}
+    where = "a station column" if p.is_station else "a column with no radiosonde"
+    summary = (f"Predicted the profile at t+1 = {t + 1} at column {column} (x = {ds.x[column]:.1f}, {where}) from "
+               f"observations at t = {t}: RMSE {p.rmse:.3f} against the truth, vs {p.rmse_persistence:.3f} for "
+               f"persistence (the true profile at t, which the network does not see).")
+    return summary, metrics
+
+
+class ReconstructArgs(ToolArgs):
+    time_index: int | None = Field(None, ge=0, description="snapshot t of the inputs (the field is at t+1); "
+                                                           "default: the first held-out transition")
+    model: str | None = MODEL
+    dataset: str | None = DATASET
+
+
+def reconstruct_field(args: ReconstructArgs, ctx: RunContext) -> tuple[str, dict[str, Any]]:
+    """Evaluation 2: reconstruct the full field at t+1 by querying the trained network at every
+    grid point, from the observations at t only; compare with the truth and with two
+    baselines (climatological mean field and persistence). Shows the lecture's four panels.
+
+    Use it after train_obs2obs ("reconstruct the field", "query everywhere").
+    """
+    from toyda.obs2obs import reconstruct_field as reconstruct  # noqa: PLC0415
+
+    model, ds = _model_and_dataset(args, ctx)
+    t = _transition(model, ds, args.time_index)
+    rec = reconstruct(model, ds, t)
+    m = rec.metrics
+    ctx.save_figure(plots.reconstruction_panels(ds.x, ds.z, rec.previous, rec.truth, rec.pred, ds.rs_ix, t, m),
+                    "reconstruction")
+    ctx.save_figure(plots.sat_prediction(ds.x, rec.sat_pred, rec.sat_truth, ds.ysat[t], t), "sat_prediction")
+    np.savez_compressed(ctx.file("reconstruction.npz"), pred=rec.pred, truth=rec.truth, previous=rec.previous)
+    metrics = {k: float(v) for k, v in m.items()} | {"time_index": t, "held_out": int(not rec.in_training)}
+    summary = (
+        f"Reconstructed the full field at t+1 = {t + 1} ({'held out' if not rec.in_training else 'a training time'}) "
+        f"from the observations at t = {t}: RMSE {m['rmse']:.3f}, correlation {m['correlation']:.3f}; baselines: "
+        f"climatology RMSE {m['rmse_climatology']:.3f}, persistence RMSE {m['rmse_persistence']:.3f} (correlation "
+        f"{m['correlation_persistence']:.3f}). Predicted SAT at t+1: RMSE {m['sat_rmse']:.4f} vs "
+        f"{m['sat_rmse_persistence']:.4f} for SAT persistence."
+    )
+    return summary, metrics
+
+
+class EmulatorArgs(ToolArgs):
+    reconstruction: str | None = Field(None, description="ORIGEN reconstruction: a run name or path of origen_l63.npz; "
+                                                         "default: the latest one")
+    train_on: Literal["reconstruction", "truth"] = Field("reconstruction", description="learn from the ORIGEN "
+                                                         "analysis x_a (as in the lecture) or from the true trajectory")
+    epochs: int = Field(200, ge=1, le=5000, description="one-step training epochs")
+    rollout_steps: int = Field(10, ge=0, le=100, description="steps unrolled in the fine-tuning loss (0 = no fine-tuning)")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="random seed")
+
+
+def train_lorenz63_emulator(args: EmulatorArgs, ctx: RunContext) -> tuple[str, dict[str, Any]]:
+    """Train the learned Lorenz-63 forecast model of ORIGEN: an MLP one-step map
+    x_a(k) → x_a(k+1) learned from the ORIGEN reconstruction, then fine-tuned with rollout
+    (loss over several unrolled steps). Shows forecast rollouts from analysis states against
+    the reference trajectory and the forecast error against lead time (valid time).
+
+    Use it after run_origen_lorenz63 (it runs that first with defaults if there is none).
+    """
+    raise ToolError("train_lorenz63_emulator is not wired yet")
