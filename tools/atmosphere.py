@@ -55,6 +55,7 @@ def simulate_atmosphere(args: SimulateArgs, ctx: RunContext) -> tuple[str, dict[
     if args.n_snapshots > args.n_steps:
         raise ValueError(f"n_snapshots ({args.n_snapshots}) cannot exceed n_steps ({args.n_steps})")
     cfg = args.config()
+    at.check_stable(cfg)
     ctx.progress(0.0, f"integrating {args.n_steps} RK4 steps")
     sim = at.simulate(cfg, args.n_steps, args.n_snapshots, rng=args.seed)
     ctx.progress(0.8, "drawing figures")
@@ -111,6 +112,7 @@ def generate_observations(args: ObservationsArgs, ctx: RunContext) -> tuple[str,
         raise ValueError(f"n_levels ({args.n_levels}) cannot exceed nz ({cfg.nz})")
     if args.n_radiosondes > cfg.nx:
         raise ValueError(f"n_radiosondes ({args.n_radiosondes}) cannot exceed nx ({cfg.nx})")
+    at.check_stable(cfg)
     ctx.progress(0.0, "simulating and observing")
     ds = ob.generate_dataset(
         cfg, n_snapshots=args.n_snapshots, snapshot_every=args.snapshot_every, spinup_steps=args.spinup_steps,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import pprint
 import shutil
 import time
 from collections.abc import Callable
@@ -186,7 +187,8 @@ def reproduce_code(tool: str, args: dict[str, Any]) -> str:
     """A snippet that runs the same call again (in the same ``DALAB_HOME`` workspace)."""
     return (
         "from tools.registry import run_tool\n\n"
-        f"result = run_tool({tool!r}, {json.dumps(args, indent=4, sort_keys=True)})\n"
+        f"args = {pprint.pformat(args, sort_dicts=True)}\n"
+        f"result = run_tool({tool!r}, args)\n"
         "print(result.summary)\n"
         "for name, value in result.metrics.items():\n"
         "    print(f'{name} = {value}')\n"
