@@ -47,7 +47,7 @@ run: $(VENV)/.installed
 	$(VENV)/bin/dalab index
 	$(VENV)/bin/dalab ui
 
-test: $(VENV)/.installed-test browser
+test: $(VENV)/.installed-test
 	$(PY) -m pytest -q
 
 bench: $(VENV)/.installed-test
