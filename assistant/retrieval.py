@@ -14,7 +14,9 @@ index serving. The index is rebuilt when the content hash (file names and bytes 
 stored embeddings.
 
 Public API (used by the CLI, the ``search_lectures`` tool, the agent and the UI): ``ensure_index``,
-``add_files``, ``search``, ``corpus_dir``, ``Passage``, ``IndexInfo``, ``IngestError``.
+``add_files``, ``search``, ``corpus_dir``, ``Passage``, ``IndexInfo``, ``IngestError``
+(``RetrievalError`` for bad search arguments; ``evaluate`` and ``close_index`` for tests and
+benchmarks).
 """
 
 from __future__ import annotations
@@ -109,7 +111,7 @@ is it its me my of on or our so such than that the their them then there these t
 were what when where which while who why will with would you your about also each more most not
 only other same should some use used using via vs""".split())
 _ALIASES = {"l63": "lorenz63", "l96": "lorenz96", "rs": "radiosonde", "sat": "satellite",
-            "obs": "observation", "threedvar": "3dvar", "nn": "network", "cnn": "convolutional"}
+            "obs": "observation", "nn": "network", "cnn": "convolutional"}
 _SUFFIXES = ("isations", "izations", "isation", "ization", "ations", "ation", "ising", "izing",
              "ised", "ized", "ises", "izes", "ise", "ize", "ings", "ing", "ies", "ed", "ly", "s")
 
@@ -191,6 +193,11 @@ class Chunk:
         """What is embedded and BM25-indexed: the heading path, then the text."""
         return f"{self.heading_path}\n\n{self.text}"
 
+    @property
+    def bm25_text(self) -> str:
+        """What BM25 indexes: the heading path counts twice (a title match is a strong signal)."""
+        return f"{self.heading_path}\n{self.indexed_text}"
+
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 
@@ -234,7 +241,8 @@ def _pack(paragraphs: list[str], lo: int, hi: int) -> list[str]:
         n += w
     if len(windows) > 1 and sum(map(_words, windows[-1])) < lo / 3 \
             and sum(map(_words, windows[-2] + windows[-1])) <= hi * 1.2:
-        windows[-2] += windows.pop()
+        last = windows.pop()
+        windows[-1] += last
     return ["\n\n".join(w) for w in windows]
 
 
@@ -630,7 +638,13 @@ def _forget(root: Path) -> None:
     with _OPEN_LOCK:
         idx = _OPEN.pop(root, None)
     if idx is not None:
-        idx.client.close()
+        with idx.lock:   # not while another thread is querying it
+            idx.client.close()
+
+
+def close_index(home: Path | None = None) -> None:
+    """Release this process's open handle on the index of ``home`` (it reopens on the next search)."""
+    _forget(_root(home))
 
 
 def _open(root: Path) -> _Index:
@@ -647,7 +661,7 @@ def _open(root: Path) -> _Index:
         chunks = [Chunk(**r) for r in json.loads((path / "chunks.json").read_text())]
         client = _client(path)
         coll = client.get_collection(COLLECTION, embedding_function=embedding.LectureEmbedding())
-        idx = _Index(path.name, client, coll, chunks, BM25([tokenize(c.indexed_text) for c in chunks]))
+        idx = _Index(path.name, client, coll, chunks, BM25([tokenize(c.bm25_text) for c in chunks]))
         _OPEN[root] = idx
         return idx
 
@@ -663,7 +677,7 @@ def _rrf(rankings: list[list[tuple[int, float]]]) -> list[tuple[int, float]]:
 
 
 def _search(idx: _Index, query: str, k: int, mode: str) -> list[Passage]:
-    n = min(CANDIDATES, len(idx.chunks))
+    n = min(max(CANDIDATES, 4 * k), len(idx.chunks))
     rankings = []
     if mode != "bm25":
         vec = embedding.encode_query(query)
@@ -677,8 +691,8 @@ def _search(idx: _Index, query: str, k: int, mode: str) -> list[Passage]:
     passages, seen = [], set()
     for i, score in ranked:   # best chunk per section, so k passages cover k sections
         c = idx.chunks[i]
-        if (c.source, c.section) not in seen:
-            seen.add((c.source, c.section))
+        if (c.source, c.heading_path) not in seen:
+            seen.add((c.source, c.heading_path))
             passages.append(Passage(text=c.text, source=c.source, section=c.section,
                                     score=round(float(score), 4), heading_path=c.heading_path,
                                     seed=c.seed))

@@ -58,7 +58,7 @@ ProgressFn = Callable[[int, int, float, float], None]
 class Obs2ObsConfig:
     """Architecture and training settings of the obs-to-obs network (defaults that learn)."""
 
-    cnn_channels: int = 64
+    cnn_channels: int = 32
     """features per column of the SAT encoder"""
     cnn_layers: int = 4
     """circular convolution layers of the SAT encoder"""
@@ -66,11 +66,11 @@ class Obs2ObsConfig:
     """odd convolution kernel width (columns)"""
     set_dim: int = 64
     """width of the DeepSets encoder ψ and of the pooled set embedding"""
-    head_hidden: int = 128
+    head_hidden: int = 64
     """hidden width of the query head g"""
     n_in: int = 126
     """RS input points per sample in mode A (7 stations × 18 levels in the lecture)"""
-    n_query: int = 512
+    n_query: int = 256
     """query points per sample for the RS loss"""
     rs_noise: float = 0.02
     """noise std σ_rs added to mode-A input points (physical units)"""
@@ -526,7 +526,7 @@ def train(ds: ObsDataset, config: Obs2ObsConfig = Obs2ObsConfig(), mode: str = "
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-                total += float(loss) * tb.size
+                total += float(loss.detach()) * tb.size
                 count += tb.size
             sched.step()
             net.eval()

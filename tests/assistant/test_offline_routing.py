@@ -1,0 +1,142 @@
+"""The offline model's routing: the evaluation set (tools and arguments), argument reading, speed,
+and a few requests end to end through the real agent and real (fast) tools."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from assistant.offline import SEARCH, evaluate_routing, extract_args, route
+from tools.registry import TOOLS
+
+EVAL = json.loads((Path(__file__).parent / "routing_eval.json").read_text())["cases"]
+
+
+def _expected_tools(turn: dict) -> list[str]:
+    tool = turn["tool"]
+    return [] if tool is None else [tool] if isinstance(tool, str) else list(tool)
+
+
+def _args_match(got: dict, want: dict) -> bool:
+    for key, value in want.items():
+        if key not in got:
+            return False
+        if isinstance(value, float) and not isinstance(value, bool):
+            if got[key] != pytest.approx(value):
+                return False
+        elif got[key] != value:
+            return False
+    return True
+
+
+def test_eval_set_is_well_formed():
+    n = sum(len(c["turns"]) for c in EVAL)
+    assert n >= 60
+    assert sum(len(c["turns"]) > 1 for c in EVAL) >= 8          # follow-up conversations
+    for case in EVAL:
+        for turn in case["turns"]:
+            for tool in _expected_tools(turn):
+                assert tool in TOOLS, tool
+            if turn["tool"] is not None:
+                first = _expected_tools(turn)[0]
+                assert set(turn["args"]) <= set(TOOLS[first].args.model_fields), turn
+                if first != SEARCH:   # the expected values are allowed
+                    TOOLS[first].args.model_validate(turn["args"])
+
+
+def test_routing_accuracy_at_least_95_percent():
+    accuracy, n, failures = evaluate_routing(EVAL)
+    print(f"\noffline routing: {accuracy:.1%} of {n} requests right (tools and arguments)")
+    for f in failures:
+        print("  miss:", f)
+    assert accuracy >= 0.95, failures
+
+
+def test_routing_is_fast():
+    requests = [t["request"] for c in EVAL for t in c["turns"]]
+    route(requests[0])
+    t0 = time.perf_counter()
+    for q in requests:
+        route(q, ("run_3dvar_cycle", {"sigma_o": 0.2}))
+    per_request = (time.perf_counter() - t0) / len(requests)
+    assert per_request < 0.020, f"{1000 * per_request:.1f} ms per request"
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("observation error 0.2", {"sigma_o": 0.2}),
+    ("σ_o=0.2", {"sigma_o": 0.2}),
+    ("sigma_o 0.2", {"sigma_o": 0.2}),
+    ("obs error of .2", {"sigma_o": 0.2}),
+    ("200 steps", {"n_steps": 200}),
+    ("8 cycles", {"n_cycles": 8}),
+    ("mode B", {"mode": "B"}),
+    ("with covariance update", {"covariance_update": True}),
+    ("without covariance update", {"covariance_update": False}),
+    ("with the B update", {"covariance_update": True}),
+    ("fixed B", {"covariance_update": False}),
+    ("column 40", {"column": 40}),
+    ("snapshot 5", {"time_index": 5}),
+    ("time index 5", {"time_index": 5}),
+    ("seed 7", {"seed": 7}),
+    ("K = 0.02", {"K": 0.02}),
+    ("diffusivity 0.02", {"K": 0.02}),
+    ("5 radiosondes", {"n_radiosondes": 5}),
+    ("3 channels", {"n_channels": 3}),
+    ("alpha 0.5", {"alpha": 0.5}),
+    ("30 epochs", {"epochs": 30}),
+    ("rollout 5", {"rollout_steps": 5}),
+    ("dt 0.01", {"dt": 0.01}),
+    ("u=2", {"u": 2.0}),
+    ("10 snapshots", {"n_snapshots": 10}),
+])
+def test_argument_phrasings(text, want):
+    got = extract_args(text)
+    assert _args_match(got, want), got
+
+
+def test_only_arguments_the_tool_accepts():
+    r = route("run a 3D-Var cycle with 8 cycles, mode B, column 4 and sigma_o 0.3")
+    assert r.calls == [("run_3dvar_cycle", {"sigma_o": 0.3})]
+
+
+def test_follow_up_without_a_previous_run_is_not_invented():
+    r = route("again with 200 steps")
+    assert all(name != "run_3dvar_cycle" for name, _ in r.calls)
+
+
+# ----------------------------------------------------------------------------- end to end
+
+@pytest.fixture
+def session(lecture_env, tmp_path):
+    from assistant.agent import Session
+    from assistant.offline import OfflineChatModel
+
+    return Session(OfflineChatModel(), workspace=tmp_path / "ws")
+
+
+def test_end_to_end_conversation_with_real_tools(session):
+    a = session.ask("Run a 3D-Var cycle with observation error 0.2")
+    assert a.tool_calls == [{"name": "run_3dvar_cycle", "args": {"sigma_o": 0.2}}]
+    assert a.results[0].args["sigma_o"] == 0.2
+    rmse = a.results[0].metrics["rmse_analysis"]
+    assert f"{rmse:.4g}" in a.answer                     # the number comes from the tool
+    assert "timeseries.png" in a.answer and a.figures and a.figures[0].is_file()
+
+    b = session.ask("now with the covariance update")
+    assert b.tool_calls == [{"name": "run_3dvar_cycle", "args": {"sigma_o": 0.2, "covariance_update": True}}]
+    assert b.results[0].args["covariance_update"] is True
+
+    c = session.ask("run ORIGEN with fixed B and explain why it plateaus")
+    assert [t["name"] for t in c.tool_calls] == ["run_origen_oscillator", "search_lectures"]
+    assert c.results[0].metrics["rmse_final"] == pytest.approx(c.results[0].metrics["rmse_final_fixed_B"])
+    assert c.citations and all(cite in c.answer for cite in c.citations)
+    assert "rmse_per_cycle.png" in c.answer
+
+
+def test_end_to_end_concept_question(session):
+    a = session.ask("why does normalisation matter?")
+    assert [t["name"] for t in a.tool_calls] == ["search_lectures"]
+    assert a.citations and not a.figures
