@@ -165,10 +165,43 @@ def cmd_ask(ns: argparse.Namespace) -> int:
 
 
 def cmd_ui(ns: argparse.Namespace) -> int:
-    from assistant.ui import serve  # noqa: PLC0415
-
+    try:
+        from assistant.ui import serve  # noqa: PLC0415
+    except ModuleNotFoundError as exc:
+        if exc.name != "assistant.ui":
+            raise
+        print("The web UI is not part of this version yet; starting the chat in this terminal instead.",
+              file=sys.stderr)
+        return cmd_chat(ns)
     serve(host=ns.host, port=ns.port, mcp=ns.mcp)
     return 0
+
+
+def cmd_chat(ns: argparse.Namespace) -> int:
+    """An interactive conversation in the terminal (follow-ups work; 'quit' or Ctrl-D ends it)."""
+    from assistant.agent import AgentError, Session  # noqa: PLC0415
+
+    session = Session(llm=getattr(ns, "llm", None))
+    print(f"dalab chat — answering: {session.model_name}. Try: 'run a 3D-Var cycle with sigma_o 0.2', "
+          "'now with the covariance update', 'why does fixed-B 3D-Var plateau?'. Type 'quit' to leave.")
+    while True:
+        try:
+            message = input("\nyou> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return 0
+        if message.lower() in ("quit", "exit", "q"):
+            return 0
+        if not message:
+            continue
+        try:
+            answer = session.ask(message)
+        except AgentError as exc:
+            print(f"error: {exc}")
+            continue
+        print(f"\ndalab> {answer.answer}")
+        for fig in answer.figures:
+            print(f"  figure: {fig}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -193,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.add_argument("--llm", choices=["offline", "openai"], default=None)
     s.set_defaults(fn=cmd_ask)
+    s = sub.add_parser("chat", help="talk to the assistant in this terminal")
+    s.add_argument("--llm", choices=["offline", "openai"], default=None)
+    s.set_defaults(fn=cmd_chat)
     s = sub.add_parser("index", help="build the lecture index; --add your own lecture files")
     s.add_argument("--rebuild", action="store_true")
     s.add_argument("--add", nargs="+", metavar="PATH")

@@ -31,7 +31,7 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -478,7 +478,7 @@ def _build(root: Path, docs: dict[str, bytes], digest: str, cdir: Path,
                                         configuration={"hnsw": {"space": "cosine"}})
         _fill_collection(coll, chunks, vecs)
         np.save(vdir / "embeddings.npy", vecs)
-        _write_atomic(vdir / "chunks.json", json.dumps([c.__dict__ for c in chunks], ensure_ascii=False))
+        _write_atomic(vdir / "chunks.json", json.dumps([asdict(c) for c in chunks], ensure_ascii=False))
         manifest = {"content_hash": digest, "chunking_version": CHUNKING_VERSION,
                     "model": embedding.MODEL_NAME, "n_chunks": len(chunks), "n_sources": len(docs),
                     "n_user_files": sum(n.startswith("user/") for n in docs), "corpus_dir": str(cdir),
@@ -650,13 +650,16 @@ def close_index(home: Path | None = None) -> None:
 def _open(root: Path) -> _Index:
     """The serving index of ``root``, opened once per process (reopened when CURRENT moves)."""
     with _OPEN_LOCK:
-        name = _read_current(root)
         idx = _OPEN.get(root)
-        if idx is not None and idx.version == name:
+        if idx is not None and idx.version == _read_current(root):
             return idx
+    if _current(root) is None:   # build outside _OPEN_LOCK: a build takes it to drop the cache
+        ensure_index(root.parent)
+    with _OPEN_LOCK:
+        idx = _OPEN.get(root)
+        if idx is not None and idx.version == _read_current(root):
+            return idx   # opened by another thread meanwhile
         _forget(root)
-        if _current(root) is None:
-            ensure_index(root.parent)
         path, _ = _current(root)
         chunks = [Chunk(**r) for r in json.loads((path / "chunks.json").read_text())]
         client = _client(path)
