@@ -30,7 +30,7 @@ from pydantic import ValidationError
 from assistant import prompts
 from assistant.settings import Settings, SettingsError, from_env, get_settings
 from tools.base import Progress, ToolError, ToolResult, Workspace
-from tools.registry import TOOLS, ToolSpec, allowed, run_tool
+from tools.registry import TOOLS, ToolSpec, run_tool, validation_message
 
 MAX_MODEL_CALLS = 8       # per turn
 MAX_TOOL_CALLS = 6        # per turn
@@ -76,16 +76,7 @@ class Event:
 # ----------------------------------------------------------------------------- tools
 
 def _validation_message(spec: ToolSpec, exc: ValidationError) -> str:
-    props = spec.args.model_json_schema().get("properties", {})
-    problems = []
-    for err in exc.errors():
-        name = str(err["loc"][0]) if err["loc"] else "?"
-        if err["type"] == "extra_forbidden":
-            problems.append(f"unknown argument {name!r}; {spec.name} takes: {', '.join(props)}")
-        else:
-            problems.append(f"argument {name!r} = {err.get('input')!r} is not allowed: must be "
-                            f"{allowed(props.get(name, {}))} [{err['msg']}]")
-    return f"Error: invalid arguments for {spec.name}:\n- " + "\n- ".join(problems) + "\nCall it again with corrected arguments."
+    return f"Error: {validation_message(spec, exc)}\nCall it again with corrected arguments."
 
 
 def make_tool(spec: ToolSpec, workspace: Workspace, progress: Progress | None = None) -> StructuredTool:

@@ -126,6 +126,8 @@ class RunContext:
     run_dir: Path
     workspace: Workspace
     progress: Progress = lambda fraction, message: None  # noqa: E731
+    final_dir: Path | None = None
+    """where the run directory will be once it is complete (it is built under a temporary name)"""
     figures: list[Path] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
     resolved: dict[str, str] = field(default_factory=dict)
@@ -146,6 +148,12 @@ class RunContext:
         path = self.run_dir / name
         self.files.append(path)
         return path
+
+    def final_path(self, path: Path) -> str:
+        """The path a file made in this run will have once the run is complete (for records)."""
+        if self.final_dir is None:
+            return str(path)
+        return str(self.final_dir / Path(path).relative_to(self.run_dir))
 
     def find(self, arg: str, name: str | None, filename: str, made_by: str, what: str) -> Path:
         """Resolve an earlier product and remember it, so ``reproduce.py`` names it exactly."""

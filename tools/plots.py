@@ -357,7 +357,7 @@ def error_vs_lead(lead_times, curves: dict[str, np.ndarray], threshold: float | 
     if threshold is not None:
         ax.axhline(threshold, color="tab:red", ls=":", label="valid-time threshold")
     ax.set_xlabel("lead time (Lorenz time units)")
-    ax.set_ylabel("forecast RMSE")
+    ax.set_ylabel("forecast error (RMSE, mean over start points)")
     ax.set_title(title)
     ax.legend(fontsize=8)
     _style(ax)

@@ -95,6 +95,22 @@ def allowed(schema: dict[str, Any]) -> str:
     return kind + (" " + " and ".join(bounds) if bounds else "")
 
 
+def validation_message(spec: ToolSpec, exc: ValidationError) -> str:
+    """One line per bad argument: its name, the value, and what is allowed."""
+    props = spec.args.model_json_schema().get("properties", {})
+    problems = []
+    for err in exc.errors():
+        name = str(err["loc"][0]) if err["loc"] else "?"
+        if err["type"] == "extra_forbidden":
+            problems.append(f"unknown argument {name!r}; {spec.name} takes: {', '.join(props)}")
+            continue
+        field = props.get(name, {})
+        what = field.get("description", "")
+        problems.append(f"argument {name!r} = {err.get('input')!r} is not allowed: must be {allowed(field)}"
+                        + (f" ({what})" if what else "") + f" [{err['msg']}]")
+    return f"invalid arguments for {spec.name}:\n- " + "\n- ".join(problems)
+
+
 def validate_args(spec: ToolSpec, args: dict[str, Any] | None) -> ToolArgs:
     """The arguments as the tool's model; a ToolError naming each bad argument otherwise."""
     if args is not None and not isinstance(args, dict):
@@ -102,19 +118,7 @@ def validate_args(spec: ToolSpec, args: dict[str, Any] | None) -> ToolArgs:
     try:
         return spec.args.model_validate(args or {})
     except ValidationError as exc:
-        props = spec.args.model_json_schema().get("properties", {})
-        problems = []
-        for err in exc.errors():
-            name = str(err["loc"][0]) if err["loc"] else "?"
-            if err["type"] == "extra_forbidden":
-                problems.append(f"unknown argument {name!r}; {spec.name} takes: {', '.join(props)}")
-                continue
-            field = props.get(name, {})
-            what = field.get("description", "")
-            got = err.get("input")
-            problems.append(f"argument {name!r} = {got!r} is not allowed: must be {allowed(field)}"
-                            + (f" ({what})" if what else "") + f" [{err['msg']}]")
-        raise ToolError(f"invalid arguments for {spec.name}:\n- " + "\n- ".join(problems)) from None
+        raise ToolError(validation_message(spec, exc)) from None
 
 
 def run_tool(
@@ -146,7 +150,7 @@ def run_tool(
     elif isinstance(workspace, Path):
         workspace = Workspace(workspace)
     final, tmp = new_run_dir(workspace, name)
-    ctx = RunContext(name, parsed, tmp, workspace, progress or (lambda f, m: None))
+    ctx = RunContext(name, parsed, tmp, workspace, progress or (lambda f, m: None), final_dir=final)
     try:
         summary, metrics = spec.fn(parsed, ctx)
         metrics = clean_metrics(metrics)

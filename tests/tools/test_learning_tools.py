@@ -1,0 +1,62 @@
+"""The learning tools with their defaults, chained as a student would: the lab's full sequence."""
+
+import pytest
+
+from tools.base import ToolError
+from tools.registry import run_tool
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """generate_observations (lecture size) → train_obs2obs (defaults) in one workspace."""
+    ws = tmp_path_factory.mktemp("lab")
+    small = run_tool("generate_observations", workspace=ws)
+    trained = run_tool("train_obs2obs", workspace=ws)
+    return ws, small, trained
+
+
+def test_training_refuses_to_learn_from_the_lecture_sized_dataset_and_says_so(lab):
+    _, small, trained = lab
+    assert small.metrics["n_transitions"] == 9
+    assert "only 9 transitions" in trained.summary and "generated a training dataset" in trained.summary
+    assert trained.args["dataset"].endswith("dyn_truth_obs.npz") and str(trained.run_dir) in trained.args["dataset"]
+
+
+def test_trained_network_beats_both_baselines_on_held_out_times(lab):
+    _, _, trained = lab
+    m = trained.metrics
+    assert m["val_rmse"] <= 0.5 * m["val_rmse_climatology"]
+    assert m["val_rmse"] < m["val_rmse_persistence"]
+    assert m["val_sat_rmse"] < m["val_sat_rmse_persistence"]
+    assert {p.name for p in trained.figures} == {"loss_curves.png", "reconstruction_heldout.png"}
+    assert any(p.name == "obs2obs.pt" for p in trained.files)
+
+
+def test_evaluations_use_the_latest_model_and_its_dataset(lab):
+    ws, _, trained = lab
+    prof = run_tool("predict_profile", workspace=ws)
+    assert prof.metrics["is_station"] == 0
+    assert prof.metrics["rmse"] < prof.metrics["rmse_persistence"]
+    assert prof.args["model"] == str(trained.run_dir / "obs2obs.pt")
+    rec = run_tool("reconstruct_field", {"time_index": int(prof.metrics["time_index"])}, workspace=ws)
+    assert rec.metrics["held_out"] == 1
+    assert rec.metrics["rmse"] < 0.5 * rec.metrics["rmse_climatology"]
+    assert rec.metrics["correlation"] > rec.metrics["correlation_persistence"]
+    assert [p.name for p in rec.figures] == ["reconstruction.png", "sat_prediction.png"]
+
+
+def test_time_index_without_a_next_snapshot_is_refused(lab):
+    ws, _, _ = lab
+    with pytest.raises(ToolError, match="has no next snapshot"):
+        run_tool("reconstruct_field", {"time_index": 59}, workspace=ws)   # last snapshot of trajectory 0
+
+
+def test_emulator_with_defaults_learns_and_rollout_fine_tuning_helps(tmp_path):
+    res = run_tool("train_lorenz63_emulator", workspace=tmp_path)
+    m = res.metrics
+    assert "I ran ORIGEN first" in res.summary
+    assert m["valid_time_within_horizon"] == 1
+    assert m["valid_time"] > m["valid_time_one_step_only"]
+    assert m["valid_time"] > 1.0                  # Lorenz time units (≈ 0.9 Lyapunov times)
+    assert m["one_step_rmse"] < 0.1
+    assert {p.name for p in res.figures} == {"rollouts.png", "error_vs_lead.png", "loss_curves.png"}
