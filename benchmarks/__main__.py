@@ -15,6 +15,7 @@ MODULES = [
     "benchmarks.bench_learning",
     "benchmarks.bench_retrieval",
     "benchmarks.bench_agent",
+    "benchmarks.bench_tools",
 ]
 
 

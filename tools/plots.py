@@ -299,11 +299,12 @@ def reconstruction_panels(x, z, previous, truth, pred, rs_ix, t: int, metrics: d
     vmax = float(max(previous.max(), truth.max(), pred.max()))
     im = _field(axes[0, 0], x, z, previous, f"truth xtrue[t], t = {t} (reference, not an input)", 0, vmax)
     _field(axes[0, 1], x, z, truth, f"truth xtrue[t+1]", 0, vmax)
-    _field(axes[1, 0], x, z, pred, f"prediction x_pred[t+1]: RMSE {metrics['rmse']:.3f}, "
-                                   f"corr {metrics['correlation']:.3f}", 0, vmax)
+    im_pred = _field(axes[1, 0], x, z, pred, f"prediction x_pred[t+1]: RMSE {metrics['rmse']:.3f}, "
+                                             f"corr {metrics['correlation']:.3f}", 0, vmax)
     for i in rs_ix:
         axes[1, 0].axvline(x[i], color="white", lw=0.7, ls="--", alpha=0.7)
-    fig.colorbar(im, ax=axes[:, :2].ravel().tolist()[:3], label="tracer φ", shrink=0.8)
+    fig.colorbar(im, ax=axes[0, :].tolist(), label="tracer φ")
+    fig.colorbar(im_pred, ax=axes[1, 0], label="tracer φ (same scale)")
     diff = pred - truth
     d = float(np.abs(diff).max()) or 1.0
     im2 = _field(axes[1, 1], x, z, diff, f"difference x_pred − xtrue (climatology RMSE "

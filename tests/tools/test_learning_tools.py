@@ -60,3 +60,27 @@ def test_emulator_with_defaults_learns_and_rollout_fine_tuning_helps(tmp_path):
     assert m["valid_time"] > 1.0                  # Lorenz time units (≈ 0.9 Lyapunov times)
     assert m["one_step_rmse"] < 0.1
     assert {p.name for p in res.figures} == {"rollouts.png", "error_vs_lead.png", "loss_curves.png"}
+
+
+def _cli(*args, home):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = os.environ | {"DALAB_HOME": str(home)}
+    out = subprocess.run([sys.executable, "-m", "assistant.cli", "tool", *args, "--json", "--quiet"],
+                         capture_output=True, text=True, env=env, timeout=300, cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_every_remaining_tool_runs_with_its_defaults_from_the_cli(lab, tmp_path):
+    ws, _, _ = lab   # the lab workspace is a DALAB_HOME: the CLI finds its trained model
+    for name in ("predict_profile", "reconstruct_field"):
+        result = _cli(name, home=ws)
+        assert result["figures"] and result["metrics"]["rmse"] > 0
+    for name in ("simulate_atmosphere", "generate_observations", "run_origen_lorenz63", "train_lorenz63_emulator"):
+        result = _cli(name, home=tmp_path)
+        assert result["tool"] == name and result["figures"], name
