@@ -165,15 +165,26 @@ def cmd_ask(ns: argparse.Namespace) -> int:
 
 
 def cmd_ui(ns: argparse.Namespace) -> int:
+    """Serve the web app (and, with --mcp, the tools over MCP) until Ctrl-C."""
+    import socket  # noqa: PLC0415
+
+    if not 0 < ns.port < 65536:
+        raise UsageError(f"--port must be between 1 and 65535, got {ns.port}")
+    with socket.socket() as probe:
+        try:
+            probe.bind((ns.host, ns.port))
+        except OSError as exc:
+            raise UsageError(f"cannot serve on {ns.host}:{ns.port} ({exc.strerror}); "
+                             "choose another with --port, e.g. --port 7861") from None
+    from assistant.agent import AgentError  # noqa: PLC0415
+    from assistant.ui import serve  # noqa: PLC0415
+
     try:
-        from assistant.ui import serve  # noqa: PLC0415
-    except ModuleNotFoundError as exc:
-        if exc.name != "assistant.ui":
-            raise
-        print("The web UI is not part of this version yet; starting the chat in this terminal instead.",
-              file=sys.stderr)
-        return cmd_chat(ns)
-    serve(host=ns.host, port=ns.port, mcp=ns.mcp)
+        serve(host=ns.host, port=ns.port, mcp=ns.mcp)
+    except AgentError as exc:
+        raise UsageError(str(exc)) from None
+    except KeyboardInterrupt:
+        pass
     return 0
 
 

@@ -219,7 +219,7 @@ class Route:
 
     calls: list[Call] = field(default_factory=list)
     reply: str | None = None     # a direct answer (help, nothing to follow)
-    kind: str = "run"            # run | concept | run+concept | help | unclear
+    kind: str = "run"            # run | concept | run+concept | sequence | help | unclear
 
 
 def _search_query(text: str, tool: str | None, previous: Call | None) -> str:
@@ -231,6 +231,35 @@ def _search_query(text: str, tool: str | None, previous: Call | None) -> str:
     if topic in TOPIC and TOPIC[topic].lower().split()[0] not in query.lower():
         query = f"{query} ({TOPIC[topic]})"
     return (query or text)[:500]
+
+
+# "generate observations, train the network and then reconstruct the field": one run per step
+_STEP_SPLIT = re.compile(r"\s*(?:,\s*(?:and\s+)?(?:then\s+)?|;\s*|\band then\b|\bthen\b|->|→|=>"
+                         r"|\band\b(?=\s+(?:then\s+)?(?:train|reconstruct|generate|run|simulate|predict|evaluate)\b))\s*")
+
+
+def _sequence(core: str) -> list[Call] | None:
+    """The runs of a multi-step request, in order, when every step asks to run a lab tool
+    (at least two different ones); otherwise None."""
+    steps = [s for s in _STEP_SPLIT.split(core) if s and s.strip()]
+    if len(steps) < 2:
+        return None
+    calls: list[Call] = []
+    for step in steps:
+        tool = pick_tool(step)
+        if tool is None or tool == SEARCH or not _RUN_VERB.search(step):
+            return None
+        calls.append((tool, {k: v for k, v in extract_args(step).items() if k in accepted(tool)}))
+    if len({name for name, _ in calls}) < 2:
+        return None
+    names = [name for name, _ in calls]
+    if "generate_observations" in names and "train_obs2obs" in names[names.index("generate_observations"):]:
+        # observations made to be trained on: the training dataset's size unless the student chose one
+        from toyda.obs2obs import TRAINING_DATASET_DEFAULTS  # noqa: PLC0415
+
+        i = names.index("generate_observations")
+        calls[i] = (calls[i][0], {**TRAINING_DATASET_DEFAULTS, **calls[i][1]})
+    return calls
 
 
 def route(request: str, previous: Call | None = None) -> Route:
@@ -247,6 +276,9 @@ def route(request: str, previous: Call | None = None) -> Route:
     follow = bool(_FOLLOW.search(core))
     if tool == SEARCH:
         return Route(calls=[(SEARCH, {"query": _search_query(request, None, previous)})], kind="concept")
+    steps = _sequence(core)
+    if steps is not None:
+        return Route(calls=steps, kind="sequence")
 
     # a follow-up of the previous run: same tool, previous arguments updated
     if previous is not None and (tool is None or tool == previous[0]) and (follow or args) and not (

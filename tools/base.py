@@ -134,12 +134,9 @@ class RunContext:
     passages: list[dict[str, Any]] = field(default_factory=list)
 
     def save_figure(self, fig: Any, name: str) -> Path:
-        """Save a matplotlib figure as ``<name>.png`` in the run directory and close it."""
-        import matplotlib.pyplot as plt
-
+        """Save a matplotlib figure as ``<name>.png`` in the run directory."""
         path = self.run_dir / f"{name}.png"
         fig.savefig(path, dpi=110, bbox_inches="tight")
-        plt.close(fig)
         self.figures.append(path)
         return path
 

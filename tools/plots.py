@@ -2,6 +2,9 @@
 
 Figures are made to be read by students: a title that says what is shown, axis labels with
 units, colour bars with their quantity, legends, and the lecture's panels.
+
+Figures are built as plain ``Figure`` objects, never through pyplot's global figure manager, so
+tools can draw in several threads at once (the web UI serves many sessions in one process).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib import colormaps  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
@@ -19,6 +22,13 @@ DIFF_CMAP = "RdBu_r"
 LEN = "domain units"
 TIME = "time (model units)"
 C_TRUTH, C_BG, C_AN, C_OBS = "black", "tab:orange", "tab:blue", "tab:red"
+
+
+def _subplots(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float], constrained_layout: bool = False,
+              **kwargs):
+    """``plt.subplots`` without pyplot: a thread-safe ``Figure`` and its axes."""
+    fig = Figure(figsize=figsize, layout="constrained" if constrained_layout else None)
+    return fig, fig.subplots(nrows, ncols, **kwargs)
 
 
 def _style(ax) -> None:
@@ -39,7 +49,7 @@ def atmosphere_snapshots(x, z, snaps, t_snap, rs_ix=None, rs_iz=None, max_panels
     pick = np.unique(np.round(np.linspace(0, T - 1, min(T, max_panels))).astype(int))
     ncols = 2 if len(pick) > 1 else 1
     nrows = int(np.ceil(len(pick) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(6.2 * ncols, 2.6 * nrows + 0.6), squeeze=False,
+    fig, axes = _subplots(nrows, ncols, figsize=(6.2 * ncols, 2.6 * nrows + 0.6), squeeze=False,
                              constrained_layout=True)
     vmax = float(np.max(snaps[pick])) or 1.0
     im = None
@@ -63,7 +73,7 @@ def atmosphere_snapshots(x, z, snaps, t_snap, rs_ix=None, rs_iz=None, max_panels
 
 def budget(t, C, I, L, acc_in, acc_loss) -> Figure:
     """Budget monitoring: content C(t), injection and loss rates, and the cumulative balance."""
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4), constrained_layout=True)
+    fig, (a1, a2) = _subplots(1, 2, figsize=(12, 4), constrained_layout=True)
     a1.plot(t, C, color="black", lw=1.6, label="content C(t) = ∫φ")
     a1.plot(t, C[0] + acc_in - acc_loss, color="tab:green", ls="--", lw=1.2,
             label="C(0) + acc_in − acc_loss")
@@ -90,7 +100,7 @@ def budget(t, C, I, L, acc_in, acc_loss) -> Figure:
 
 def weighting_functions(z, sat_w) -> Figure:
     """The satellite channels' Gaussian vertical weighting functions."""
-    fig, ax = plt.subplots(figsize=(4.2, 4.6), constrained_layout=True)
+    fig, ax = _subplots(figsize=(4.2, 4.6), constrained_layout=True)
     for c, w in enumerate(sat_w):
         ax.plot(w, z, lw=2, label=f"channel {c}")
     ax.set_xlabel("weight w_c(z) (per domain unit)")
@@ -103,7 +113,7 @@ def weighting_functions(z, sat_w) -> Figure:
 
 def satellite_curtain(x, ysat_t, t: float, truth_mean=None) -> Figure:
     """The satellite 'curtain' y_sat(c, x) at one time: every channel along x."""
-    fig, ax = plt.subplots(figsize=(9, 3.6), constrained_layout=True)
+    fig, ax = _subplots(figsize=(9, 3.6), constrained_layout=True)
     for c, row in enumerate(ysat_t):
         ax.plot(x, row, lw=1.5, label=f"channel {c}")
     ax.set_xlabel(f"x ({LEN})")
@@ -117,7 +127,7 @@ def satellite_curtain(x, ysat_t, t: float, truth_mean=None) -> Figure:
 def satellite_hovmoeller(x, t_snap, ysat) -> Figure:
     """Each channel as a time–x diagram: stripes moving right are the advected tracer train."""
     n = ysat.shape[1]
-    fig, axes = plt.subplots(1, n, figsize=(3.3 * n, 3.6), sharey=True, constrained_layout=True)
+    fig, axes = _subplots(1, n, figsize=(3.3 * n, 3.6), sharey=True, constrained_layout=True)
     axes = np.atleast_1d(axes)
     vmax = float(ysat.max())
     for c, ax in enumerate(axes):
@@ -133,7 +143,7 @@ def satellite_hovmoeller(x, t_snap, ysat) -> Figure:
 def radiosonde_profiles(z, rs_iz, yrs_t, truth_cols, x_st, t: float) -> Figure:
     """Radiosonde observations at one time against the true profiles at the stations."""
     n = len(x_st)
-    fig, axes = plt.subplots(1, n, figsize=(1.7 * n + 1, 3.8), sharey=True, constrained_layout=True)
+    fig, axes = _subplots(1, n, figsize=(1.7 * n + 1, 3.8), sharey=True, constrained_layout=True)
     axes = np.atleast_1d(axes)
     for s, ax in enumerate(axes):
         ax.plot(truth_cols[:, s], z, color=C_TRUTH, lw=1.3, label="truth")
@@ -159,7 +169,7 @@ def _obs_markers(ax, k, y, which, comp, label=True):
 def cycle_timeseries(truth, x_b, x_a, y, which, title: str) -> Figure:
     """Truth, background, analysis and the scalar observations for x1 and x2 (lecture panel)."""
     k = np.arange(len(truth))
-    fig, axes = plt.subplots(2, 1, figsize=(10, 5.6), sharex=True, constrained_layout=True)
+    fig, axes = _subplots(2, 1, figsize=(10, 5.6), sharex=True, constrained_layout=True)
     for comp, ax in enumerate(axes):
         ax.plot(k, truth[:, comp], color=C_TRUTH, lw=1.6, label="truth")
         if x_b is not None:
@@ -177,7 +187,7 @@ def cycle_timeseries(truth, x_b, x_a, y, which, title: str) -> Figure:
 
 def rmse_per_cycle(curves: dict[str, np.ndarray], sigma_o: float | None, title: str) -> Figure:
     """RMSE of the reconstructed trajectory per ORIGEN cycle (log scale), one line per variant."""
-    fig, ax = plt.subplots(figsize=(7.5, 4.2), constrained_layout=True)
+    fig, ax = _subplots(figsize=(7.5, 4.2), constrained_layout=True)
     for (label, r), colour in zip(curves.items(), ["tab:red", "tab:green", "tab:purple", "tab:gray"]):
         ax.semilogy(np.arange(len(r)), r, "o-", ms=3, lw=1.5, color=colour, label=label)
     if sigma_o is not None:
@@ -192,9 +202,9 @@ def rmse_per_cycle(curves: dict[str, np.ndarray], sigma_o: float | None, title: 
 
 def oscillator_trajectories(truth, x_a_cycles, cycles_to_show) -> Figure:
     """The 2D trajectory: truth circle and selected reconstruction cycles."""
-    fig, ax = plt.subplots(figsize=(5.4, 5.2), constrained_layout=True)
+    fig, ax = _subplots(figsize=(5.4, 5.2), constrained_layout=True)
     ax.plot(truth[:, 0], truth[:, 1], color=C_TRUTH, lw=2.2, label="truth")
-    cmap = plt.get_cmap("plasma")
+    cmap = colormaps["plasma"]
     for i, c in enumerate(cycles_to_show):
         ax.plot(x_a_cycles[c][:, 0], x_a_cycles[c][:, 1], lw=1.0, alpha=0.85,
                 color=cmap(i / max(len(cycles_to_show) - 1, 1) * 0.85), label=f"cycle {c}")
@@ -210,7 +220,7 @@ def oscillator_trajectories(truth, x_a_cycles, cycles_to_show) -> Figure:
 def sequential_rounds(truth, x_a1, x_a2, y1, y2) -> Figure:
     """Two rounds: x1 observed everywhere, then x2 with round 1's analysis as background."""
     k = np.arange(len(truth))
-    fig, axes = plt.subplots(2, 2, figsize=(11, 5.2), sharex=True, constrained_layout=True)
+    fig, axes = _subplots(2, 2, figsize=(11, 5.2), sharex=True, constrained_layout=True)
     for r, (xa, y, comp_obs) in enumerate(((x_a1, y1, 0), (x_a2, y2, 1))):
         for comp in range(2):
             ax = axes[comp, r]
@@ -228,7 +238,7 @@ def sequential_rounds(truth, x_a1, x_a2, y1, y2) -> Figure:
 
 def lorenz_timeseries(t, truth, first, final, y, title: str) -> Figure:
     """x, y, z of the truth, the first and the final reconstruction, and the observations."""
-    fig, axes = plt.subplots(3, 1, figsize=(10, 6.8), sharex=True, constrained_layout=True)
+    fig, axes = _subplots(3, 1, figsize=(10, 6.8), sharex=True, constrained_layout=True)
     for i, (ax, name) in enumerate(zip(axes, "xyz")):
         if truth is not None:
             ax.plot(t, truth[:, i], color=C_TRUTH, lw=1.6, label="truth")
@@ -245,7 +255,7 @@ def lorenz_timeseries(t, truth, first, final, y, title: str) -> Figure:
 
 def lorenz_phase(truth, first, final) -> Figure:
     """The x–z projection of the attractor: truth, cycle 0 and the final reconstruction."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.4), sharex=True, sharey=True, constrained_layout=True)
+    fig, axes = _subplots(1, 2, figsize=(10, 4.4), sharex=True, sharey=True, constrained_layout=True)
     for ax, rec, name, colour in ((axes[0], first, "cycle 0", C_BG), (axes[1], final, "final cycle", C_AN)):
         if truth is not None:
             ax.plot(truth[:, 0], truth[:, 2], color=C_TRUTH, lw=1.0, alpha=0.7, label="truth")
@@ -262,7 +272,7 @@ def lorenz_phase(truth, first, final) -> Figure:
 
 def loss_curves(history: dict[str, list[float]], best_epoch: int | None, title: str) -> Figure:
     """Training and validation loss per epoch (log scale), with the kept epoch marked."""
-    fig, ax = plt.subplots(figsize=(7.5, 4.2), constrained_layout=True)
+    fig, ax = _subplots(figsize=(7.5, 4.2), constrained_layout=True)
     styles = {"train": ("tab:blue", "-", "training loss"), "val": ("tab:red", "-", "validation loss"),
               "val_sat": ("tab:orange", "--", "validation L_sat"), "val_rs": ("tab:green", "--", "validation L_rs")}
     for key, (colour, ls, label) in styles.items():
@@ -280,7 +290,7 @@ def loss_curves(history: dict[str, list[float]], best_epoch: int | None, title: 
 
 def profile_vs_truth(z, pred, truth, persistence, column: int, x_col: float, t: int, is_station: bool) -> Figure:
     """Evaluation 1: the predicted profile at t+1 at one column against the truth."""
-    fig, ax = plt.subplots(figsize=(4.6, 5.2), constrained_layout=True)
+    fig, ax = _subplots(figsize=(4.6, 5.2), constrained_layout=True)
     ax.plot(truth, z, color=C_TRUTH, lw=2, label="truth xtrue[t+1]")
     ax.plot(pred, z, color=C_AN, lw=1.8, ls="--", label="predicted ŷ_rs(t+1)")
     ax.plot(persistence, z, color="gray", lw=1.0, ls=":", label="persistence xtrue[t]")
@@ -295,7 +305,7 @@ def profile_vs_truth(z, pred, truth, persistence, column: int, x_col: float, t: 
 
 def reconstruction_panels(x, z, previous, truth, pred, rs_ix, t: int, metrics: dict[str, float]) -> Figure:
     """Evaluation 2, the lecture's four panels: xtrue[t], xtrue[t+1], x_pred[t+1], difference."""
-    fig, axes = plt.subplots(2, 2, figsize=(12.5, 6.4), constrained_layout=True)
+    fig, axes = _subplots(2, 2, figsize=(12.5, 6.4), constrained_layout=True)
     vmax = float(max(previous.max(), truth.max(), pred.max()))
     im = _field(axes[0, 0], x, z, previous, f"truth xtrue[t], t = {t} (reference, not an input)", 0, vmax)
     _field(axes[0, 1], x, z, truth, f"truth xtrue[t+1]", 0, vmax)
@@ -319,7 +329,7 @@ def reconstruction_panels(x, z, previous, truth, pred, rs_ix, t: int, metrics: d
 def sat_prediction(x, sat_pred, sat_truth, sat_prev, t: int) -> Figure:
     """Predicted satellite curtain at t+1 against the observed one and persistence."""
     n = len(sat_pred)
-    fig, axes = plt.subplots(n, 1, figsize=(9, 1.7 * n + 0.8), sharex=True, constrained_layout=True)
+    fig, axes = _subplots(n, 1, figsize=(9, 1.7 * n + 0.8), sharex=True, constrained_layout=True)
     axes = np.atleast_1d(axes)
     for c, ax in enumerate(axes):
         ax.plot(x, sat_truth[c], color=C_TRUTH, lw=1.5, label="observed ysat[t+1]")
@@ -335,7 +345,7 @@ def sat_prediction(x, sat_pred, sat_truth, sat_prev, t: int) -> Figure:
 
 def emulator_rollouts(t, reference, starts, rollouts, title: str) -> Figure:
     """Forecast rollouts (blue) from analysis states (red dots) against the reference (black dashed)."""
-    fig, axes = plt.subplots(3, 1, figsize=(10, 6.8), sharex=True, constrained_layout=True)
+    fig, axes = _subplots(3, 1, figsize=(10, 6.8), sharex=True, constrained_layout=True)
     for i, (ax, name) in enumerate(zip(axes, "xyz")):
         ax.plot(t, reference[:, i], "k--", lw=1.2, label="reference trajectory")
         for j, (k0, roll) in enumerate(zip(starts, rollouts)):
@@ -352,7 +362,7 @@ def emulator_rollouts(t, reference, starts, rollouts, title: str) -> Figure:
 
 def error_vs_lead(lead_times, curves: dict[str, np.ndarray], threshold: float | None, title: str) -> Figure:
     """Forecast RMSE against lead time, one line per model, with the valid-time threshold."""
-    fig, ax = plt.subplots(figsize=(7.5, 4.2), constrained_layout=True)
+    fig, ax = _subplots(figsize=(7.5, 4.2), constrained_layout=True)
     for (label, r), colour in zip(curves.items(), ["tab:gray", "tab:blue", "tab:green"]):
         ax.plot(lead_times, r, lw=1.8, color=colour, label=label)
     if threshold is not None:

@@ -1,0 +1,580 @@
+"""The lab in the browser: a Gradio Blocks app over the agent and the tool registry.
+
+    dalab ui [--host 127.0.0.1] [--port 7860] [--mcp]     # serve(); make run does this
+
+* **Chat**: the agent's answer streams in; every tool call is a collapsible step with its
+  arguments, a live progress line while it runs, its status and summary; the run's figures appear
+  inline; beside the chat, the latest run's metrics and its ``reproduce.py``. The model answering
+  (the offline model or the configured endpoint) is named at the top; example prompts cover a
+  3D-Var run, a concept question and the whole lab sequence.
+* **Tools**: a form per registry tool, generated from its arguments schema, to run it without
+  the LLM.  **Lectures**: search the notes with sources, add your own lecture files (the same checks
+  as ``dalab index --add``).  **Runs**: this session's runs with figures, metrics and downloads.
+
+Every browser session gets its own workspace, ``DALAB_HOME/sessions/<id>/``, so two students never
+see each other's runs. Tools run in a worker thread while the event streams updates, so the page
+stays responsive and many sessions run at once. ``--mcp`` also serves the registry's tools over MCP
+at ``/mcp/`` (``assistant.mcp_server``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# Offline and quiet before gradio is imported (it reads these at import time).
+for _key, _value in {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
+                     "TRANSFORMERS_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False", "MPLBACKEND": "Agg"}.items():
+    os.environ.setdefault(_key, _value)
+# Uploads and served copies of figures go under DALAB_HOME, not /tmp/gradio.
+os.environ.setdefault("GRADIO_TEMP_DIR", str(Path(os.environ.get("DALAB_HOME") or Path.home() / ".dalab") / "gradio_tmp"))
+
+import gradio as gr  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from assistant.agent import AgentError, Session, resolve_model  # noqa: E402
+from assistant.settings import Settings, get_settings  # noqa: E402
+from tools.base import ToolError, ToolResult, Workspace  # noqa: E402
+from tools.registry import TOOLS, ToolSpec, run_tool  # noqa: E402
+
+TITLE = "dalab — machine learning in data assimilation, the lab"
+EXAMPLES = [
+    "Run a 3D-Var cycle with observation error 0.2",
+    "Why does 3D-Var with a fixed B plateau?",
+    "Generate observations, train the obs2obs network for 20 epochs, then reconstruct the field",
+    "Run ORIGEN on the oscillator with the covariance update",
+    "What is the difference between mode A and mode B?",
+]
+METRIC_HEADERS = ["metric", "value"]
+RUN_HEADERS = ["run", "tool", "key numbers"]
+POLL_S = 0.2          # how often a running event looks for news from its worker thread
+_DONE = object()
+
+
+# ----------------------------------------------------------------------------- sessions
+
+@dataclass
+class LabSession:
+    """One browser session: its workspace, its conversation and its chat transcript."""
+
+    id: str
+    workspace: Workspace
+    model: Any
+    history: list[dict[str, Any]] = field(default_factory=list)
+    latest: ToolResult | None = None
+    busy: threading.Lock = field(default_factory=threading.Lock)
+    _agent: Session | None = None
+    _sink: queue.Queue | None = None
+
+    @classmethod
+    def new(cls, home: Path, model: Any) -> LabSession:
+        sid = uuid.uuid4().hex[:12]
+        return cls(id=sid, workspace=Workspace(Path(home) / "sessions" / sid), model=model)
+
+    @property
+    def agent(self) -> Session:
+        if self._agent is None:
+            self._agent = Session(self.model, self.workspace, progress=self.progress)
+        return self._agent
+
+    def progress(self, fraction: float, message: str) -> None:
+        """The tools' progress callback: forwarded to the event that is running."""
+        sink = self._sink
+        if sink is not None:
+            sink.put(("progress", float(fraction), str(message)))
+
+    def run_dirs(self) -> list[Path]:
+        return self.workspace.run_dirs()
+
+
+def in_background(work: Callable[[queue.Queue], None], sink: queue.Queue) -> None:
+    """Run ``work(sink)`` in a thread; it ends by putting ``_DONE`` (after an ``("error", exc)``)."""
+
+    def target() -> None:
+        try:
+            work(sink)
+        except BaseException as exc:  # noqa: BLE001 — reported to the user by the event
+            sink.put(("error", exc))
+        finally:
+            sink.put(_DONE)
+
+    threading.Thread(target=target, daemon=True, name="dalab-turn").start()
+
+
+def drain(sink: queue.Queue, timeout: float = POLL_S) -> tuple[list[Any], bool]:
+    """Everything the worker has reported so far (waiting up to ``timeout`` for the first item)."""
+    items: list[Any] = []
+    try:
+        items.append(sink.get(timeout=timeout))
+        while True:
+            items.append(sink.get_nowait())
+    except queue.Empty:
+        pass
+    done = any(item is _DONE for item in items)
+    return [item for item in items if item is not _DONE], done
+
+
+# ----------------------------------------------------------------------------- formatting
+
+def fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def args_text(args: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={fmt(v)}" for k, v in args.items()) or "defaults"
+
+
+def progress_bar(fraction: float, message: str, width: int = 20) -> str:
+    fraction = min(max(fraction, 0.0), 1.0)
+    filled = round(fraction * width)
+    return f"`{'█' * filled}{'░' * (width - filled)}` {fraction:.0%} · {message}"
+
+
+def metrics_frame(result: ToolResult | None) -> pd.DataFrame:
+    rows = [] if result is None else [[k, fmt(v)] for k, v in result.metrics.items()]
+    return pd.DataFrame(rows, columns=METRIC_HEADERS)
+
+
+def result_card(result: ToolResult | None) -> str:
+    if result is None:
+        return "_No run yet. Ask for one in the chat or use the Tools tab._"
+    return f"**{result.tool}** · `{result.run_dir.name}`\n\n{result.summary}"
+
+
+def step_body(args: dict[str, Any], result: ToolResult | None = None, error: str | None = None) -> str:
+    body = f"**arguments:** `{args_text(args)}`"
+    if error is not None:
+        return body + f"\n\n⚠️ {error.removeprefix('Error: ')}"
+    if result is None:
+        return body
+    if result.passages:
+        cites = "\n".join(f"- {p.get('citation', '')} (score {p.get('score', 0):.2f})" for p in result.passages)
+        return body + f"\n\n{len(result.passages)} passages:\n{cites}"
+    return body + f"\n\n{result.summary}"
+
+
+def figure_message(path: Path, tool: str) -> dict[str, Any]:
+    return {"role": "assistant",
+            "content": {"path": str(path), "mime_type": "image/png", "alt_text": f"{tool}: {path.stem}"}}
+
+
+def load_result(run_dir: Path) -> ToolResult | None:
+    try:
+        return ToolResult.model_validate_json((run_dir / "result.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def key_numbers(result: ToolResult, n: int = 3) -> str:
+    nums = [(k, v) for k, v in result.metrics.items() if not isinstance(v, str)][:n]
+    return ", ".join(f"{k}={fmt(v)}" for k, v in nums)
+
+
+# ----------------------------------------------------------------------------- one chat turn
+
+class TurnView:
+    """The chat messages of one turn, updated as the agent's events arrive."""
+
+    def __init__(self, history: list[dict[str, Any]]) -> None:
+        self.history = history
+        self.pending: list[tuple[int, float, str, dict[str, Any]]] = []   # (index, start, name, args)
+        self.answer_at: int | None = None
+        self.results: list[ToolResult] = []
+
+    def tool_start(self, name: str, args: dict[str, Any]) -> None:
+        self.history.append({"role": "assistant", "content": step_body(args),
+                             "metadata": {"title": f"🔧 {name}", "status": "pending", "log": "running",
+                                          "id": f"step-{len(self.history)}"}})
+        self.pending.append((len(self.history) - 1, time.perf_counter(), name, args))
+
+    def progress(self, fraction: float, message: str) -> None:
+        if not self.pending:
+            return
+        i, _, _, args = self.pending[-1]
+        self.history[i]["content"] = step_body(args) + "\n\n" + progress_bar(fraction, message)
+        self.history[i]["metadata"]["log"] = f"{fraction:.0%}"
+
+    def tool_result(self, name: str, result: ToolResult | None, error: str | None) -> None:
+        k = next((j for j, p in enumerate(self.pending) if p[2] == name), 0 if self.pending else None)
+        if k is None:
+            return
+        i, start, _, args = self.pending.pop(k)
+        meta = self.history[i]["metadata"]
+        meta.update(status="done", duration=round(time.perf_counter() - start, 2),
+                    log="failed" if result is None else "done")
+        self.history[i]["content"] = step_body(args, result, error or ("no result" if result is None else None))
+        if result is not None:
+            self.results.append(result)
+            self.history.extend(figure_message(p, name) for p in result.figures)
+
+    def token(self, text: str) -> None:
+        if self.answer_at is None:
+            self.history.append({"role": "assistant", "content": ""})
+            self.answer_at = len(self.history) - 1
+        self.history[self.answer_at]["content"] += text
+
+    def fail(self, message: str) -> None:
+        for i, start, _, args in self.pending:
+            self.history[i]["metadata"].update(status="done", log="stopped",
+                                               duration=round(time.perf_counter() - start, 2))
+        self.pending = []
+        self.history.append({"role": "assistant", "content": f"⚠️ {message}"})
+
+
+def chat_turn(lab: LabSession, message: str) -> Iterator[None]:
+    """Run one message through the agent in a worker thread; yields whenever the transcript changed."""
+    message = (message or "").strip()
+    if not message:
+        return
+    if not lab.busy.acquire(blocking=False):
+        lab.history.append({"role": "assistant", "content": "⏳ Still working on your previous request; "
+                                                             "ask again when it has finished."})
+        yield
+        return
+    try:
+        lab.history.append({"role": "user", "content": message})
+        view = TurnView(lab.history)
+        yield
+        sink: queue.Queue = queue.Queue()
+        lab._sink = sink
+
+        def work(out: queue.Queue) -> None:
+            for event in lab.agent.stream(message):
+                out.put(("event", event))
+
+        in_background(work, sink)
+        done = False
+        while not done:
+            items, done = drain(sink)
+            for item in items:
+                apply(view, item)
+            if items:
+                yield
+        successful = [r for r in view.results if r.tool != "search_lectures"]
+        if successful:
+            lab.latest = successful[-1]
+    finally:
+        lab._sink = None
+        lab.busy.release()
+    yield
+
+
+def apply(view: TurnView, item: tuple[Any, ...]) -> None:
+    kind = item[0]
+    if kind == "progress":
+        view.progress(item[1], item[2])
+    elif kind == "error":
+        exc = item[1]
+        view.fail(str(exc) if isinstance(exc, AgentError) else f"the assistant failed ({type(exc).__name__}: {exc})")
+    elif kind == "event":
+        ev = item[1]
+        if ev.kind == "tool_start":
+            view.tool_start(ev.name, ev.args)
+        elif ev.kind == "tool_result":
+            view.tool_result(ev.name, ev.result, ev.error)
+        elif ev.kind == "token":
+            view.token(ev.text)
+
+
+# ----------------------------------------------------------------------------- tools without the LLM
+
+def form_component(name: str, schema: dict[str, Any], required: bool) -> gr.components.Component:
+    """An input for one tool argument, from its JSON schema (allowed range in the hint)."""
+    options = [s for s in schema.get("anyOf", [schema]) if s.get("type") != "null"]
+    base = options[0] if options else schema
+    kind = base.get("type", "string")
+    default = schema.get("default")
+    bounds = [f"≥ {base['minimum']}" if "minimum" in base else "", f"> {base['exclusiveMinimum']}"
+              if "exclusiveMinimum" in base else "", f"≤ {base['maximum']}" if "maximum" in base else ""]
+    hint = schema.get("description", "")
+    if any(bounds):
+        hint += f" (allowed: {' and '.join(b for b in bounds if b)})"
+    if "anyOf" in schema and not required:
+        hint += "; leave empty for the default"
+    if "enum" in base:
+        return gr.Dropdown(choices=list(base["enum"]), value=default, label=name, info=hint)
+    if kind == "boolean":
+        return gr.Checkbox(value=bool(default), label=name, info=hint)
+    if kind in ("integer", "number"):
+        return gr.Number(value=default, label=name, info=hint, precision=0 if kind == "integer" else None)
+    return gr.Textbox(value=default or "", label=name, info=hint,
+                      placeholder="required" if required else "empty: the latest one")
+
+
+def form_args(names: list[str], values: tuple[Any, ...]) -> dict[str, Any]:
+    """Arguments from a form: empty fields are left out, so the tool's defaults apply."""
+    return {n: v for n, v in zip(names, values) if v is not None and not (isinstance(v, str) and not v.strip())}
+
+
+def tool_downloads(result: ToolResult, products: bool = False) -> list[str]:
+    files = [result.run_dir / "reproduce.py", result.run_dir / "args.json", result.run_dir / "metrics.json"]
+    if products:
+        files += list(result.files)
+    return [str(p) for p in files if Path(p).is_file()]
+
+
+def run_form_tool(lab: LabSession, name: str, args: dict[str, Any]) -> Iterator[tuple[str, ToolResult | None]]:
+    """Run one tool from its form in a worker thread; yields (status text, result when done)."""
+    sink: queue.Queue = queue.Queue()
+    box: dict[str, ToolResult] = {}
+
+    def work(out: queue.Queue) -> None:
+        box["result"] = run_tool(name, args, workspace=lab.workspace,
+                                 progress=lambda f, m: out.put(("progress", f, m)))
+
+    start = time.perf_counter()
+    in_background(work, sink)
+    yield f"⏳ running **{name}** (`{args_text(args)}`)", None
+    done = False
+    while not done:
+        items, done = drain(sink)
+        for item in items:
+            if item[0] == "progress":
+                yield f"⏳ **{name}** {progress_bar(item[1], item[2])}", None
+            elif item[0] == "error":
+                exc = item[1]
+                text = str(exc) if isinstance(exc, ToolError) else f"{name} failed unexpectedly ({type(exc).__name__}: {exc})"
+                yield f"⚠️ **{name}** could not run: {text}", None
+                return
+    result = box["result"]
+    lab.latest = result
+    yield f"✅ **{name}** in {time.perf_counter() - start:.1f} s · `{result.run_dir.name}`\n\n{result.summary}", result
+
+
+# ----------------------------------------------------------------------------- the app
+
+def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
+    """The Blocks app (not launched)."""
+    settings = settings or get_settings()
+    model = model if model is not None else resolve_model(None, settings)
+    from assistant.llm import describe  # noqa: PLC0415
+
+    model_name = describe(model)
+    home = Path(settings.home)
+
+    def ensure(lab: LabSession | None) -> LabSession:
+        return lab if isinstance(lab, LabSession) else LabSession.new(home, model)
+
+    def latest_panel(lab: LabSession) -> tuple[str, pd.DataFrame, list[str]]:
+        r = lab.latest
+        return result_card(r), metrics_frame(r), [] if r is None else tool_downloads(r)
+
+    # ---- runs tab
+    def runs_view(lab: LabSession | None, selected: str | None = None):
+        lab = ensure(lab)
+        runs = list(reversed(lab.run_dirs()))
+        rows, names = [], []
+        for d in runs:
+            r = load_result(d)
+            if r is not None:
+                rows.append([d.name, r.tool, key_numbers(r)])
+                names.append(d.name)
+        pick = selected if selected in names else (names[0] if names else None)
+        where = f"Runs of this browser session (workspace `sessions/{lab.id}`): {len(names)}."
+        return (where, pd.DataFrame(rows, columns=RUN_HEADERS), gr.update(choices=names, value=pick),
+                *run_details(lab, pick), lab)
+
+    def run_details(lab: LabSession, name: str | None) -> tuple[str, list[str], pd.DataFrame, list[str]]:
+        r = load_result(lab.workspace.runs / name) if name else None
+        if r is None:
+            return "_Pick a run._", [], metrics_frame(None), []
+        code = f"```python\n{r.code}```"
+        return (f"**{r.tool}** · `{r.run_dir.name}`\n\n{r.summary}\n\nReproduce it:\n{code}",
+                [str(p) for p in r.figures], metrics_frame(r), tool_downloads(r, products=True))
+
+    def show_run(lab: LabSession | None, name: str | None):
+        lab = ensure(lab)
+        return (*run_details(lab, name), lab)
+
+    # ---- chat
+    def respond(message: str, lab: LabSession | None):
+        lab = ensure(lab)
+        for _ in chat_turn(lab, message):
+            yield (list(lab.history), "", *latest_panel(lab), lab)
+
+    def clear(lab: LabSession | None):
+        lab = ensure(lab)
+        lab.history = []
+        if lab._agent is not None:
+            lab._agent.reset()
+        return [], *latest_panel(lab), lab
+
+    # ---- lectures
+    def search_notes(query: str, k: float):
+        try:
+            result = run_tool("search_lectures", {"query": query or "", "k": int(k or 4)})
+        except ToolError as exc:
+            return f"⚠️ {exc}"
+        if not result.passages:
+            return f"No lecture passage matches {query!r}."
+        return "\n\n---\n\n".join(f"**{p['citation']}** · score {p['score']:.2f}\n\n{p['text']}" for p in result.passages)
+
+    def add_lectures(files: list[Any] | None):
+        from assistant.retrieval import IngestError, add_files  # noqa: PLC0415
+
+        paths = [Path(getattr(f, "name", f)) for f in (files or [])]
+        try:
+            info = add_files(paths)
+        except IngestError as exc:
+            return f"⚠️ {exc}"
+        return (f"✅ Added {', '.join(p.name for p in paths)}. The index now holds {info.n_chunks} passages from "
+                f"{info.n_sources} files ({info.n_user_files} added by users).")
+
+    with gr.Blocks(title="dalab", fill_width=True) as demo:
+        lab_state = gr.State(None)
+        gr.Markdown(f"## {TITLE}\nAnswering: **{model_name}** · tools run in your own workspace; "
+                    "figures, numbers and lecture passages come with every answer.", elem_id="header")
+        with gr.Tabs():
+            with gr.Tab("Chat", id="chat"):
+                with gr.Row():
+                    with gr.Column(scale=3):
+                        chatbot = gr.Chatbot(label="dalab", elem_id="chat", height=640, buttons=["copy"],
+                                             feedback_options=None,
+                                             placeholder="Ask to run an experiment or about a lecture concept.")
+                        with gr.Row():
+                            box = gr.Textbox(placeholder="e.g. run a 3D-Var cycle with observation error 0.2",
+                                             show_label=False, scale=6, elem_id="message", autofocus=True)
+                            send = gr.Button("Send", variant="primary", scale=1, elem_id="send")
+                        gr.Examples(EXAMPLES, inputs=box, label="Try")
+                        clear_btn = gr.Button("New conversation", size="sm")
+                    with gr.Column(scale=2):
+                        gr.Markdown("### Latest run")
+                        latest_md = gr.Markdown(result_card(None), elem_id="latest-run")
+                        latest_metrics = gr.Dataframe(metrics_frame(None), label="metrics", elem_id="metrics",
+                                                      interactive=False, wrap=True)
+                        latest_files = gr.File(label="reproduce.py and the run record", file_count="multiple",
+                                               interactive=False)
+            with gr.Tab("Tools", id="tools"):
+                gr.Markdown("Run any tool directly, without the assistant. Empty fields take the defaults.")
+                for spec in TOOLS.values():
+                    _tool_form(spec, lab_state, ensure)
+            with gr.Tab("Lectures", id="lectures"):
+                with gr.Row():
+                    query = gr.Textbox(label="Search the lecture notes", scale=5,
+                                       placeholder="e.g. why normalise each satellite channel?")
+                    k = gr.Slider(1, 10, value=4, step=1, label="passages", scale=1)
+                search_btn = gr.Button("Search", variant="primary")
+                hits = gr.Markdown()
+                with gr.Accordion("Add your own lecture files (PDF, Markdown, text)", open=False):
+                    uploads = gr.File(file_count="multiple", file_types=[".pdf", ".md", ".markdown", ".txt"],
+                                      label="lecture files")
+                    add_btn = gr.Button("Add to the index")
+                    add_status = gr.Markdown()
+            with gr.Tab("Runs", id="runs") as runs_tab:
+                runs_where = gr.Markdown()
+                refresh = gr.Button("Refresh", size="sm")
+                runs_table = gr.Dataframe(pd.DataFrame([], columns=RUN_HEADERS), interactive=False, wrap=True)
+                run_pick = gr.Dropdown(label="run", choices=[], interactive=True)
+                with gr.Row():
+                    with gr.Column(scale=3):
+                        run_gallery = gr.Gallery(label="figures", columns=2, height="auto", format="png")
+                    with gr.Column(scale=2):
+                        run_md = gr.Markdown()
+                        run_metrics = gr.Dataframe(metrics_frame(None), label="metrics", interactive=False)
+                        run_files = gr.File(label="downloads", file_count="multiple", interactive=False)
+
+        chat_outputs = [chatbot, box, latest_md, latest_metrics, latest_files, lab_state]
+        runs_outputs = [runs_where, runs_table, run_pick, run_md, run_gallery, run_metrics, run_files, lab_state]
+        for trigger in (box.submit, send.click):
+            trigger(respond, [box, lab_state], chat_outputs, api_name="chat" if trigger == send.click else False,
+                    show_progress="minimal").then(runs_view, [lab_state, run_pick], runs_outputs, api_name=False)
+        clear_btn.click(clear, [lab_state], [chatbot, latest_md, latest_metrics, latest_files, lab_state],
+                        api_name=False)
+        search_btn.click(search_notes, [query, k], hits, api_name="search_lectures_text")
+        query.submit(search_notes, [query, k], hits, api_name=False)
+        add_btn.click(add_lectures, [uploads], add_status, api_name=False)
+        refresh.click(runs_view, [lab_state, run_pick], runs_outputs, api_name=False)
+        runs_tab.select(runs_view, [lab_state, run_pick], runs_outputs, api_name=False)
+        run_pick.input(show_run, [lab_state, run_pick], [run_md, run_gallery, run_metrics, run_files, lab_state],
+                       api_name=False)
+    return demo
+
+
+def _tool_form(spec: ToolSpec, lab_state: gr.State, ensure: Callable[[Any], LabSession]) -> None:
+    """One tab of the Tools tab: the tool's arguments as inputs, its result as outputs."""
+    schema = spec.args.model_json_schema()
+    required = set(schema.get("required", []))
+    names = list(schema["properties"])
+    with gr.Tab(spec.name):
+        gr.Markdown(spec.description.split("\n\n")[0].replace("\n", " "))
+        with gr.Row():
+            inputs = [form_component(n, schema["properties"][n], n in required) for n in names]
+        button = gr.Button(f"Run {spec.name}", variant="primary")
+        status = gr.Markdown()
+        with gr.Row():
+            gallery = gr.Gallery(label="figures", columns=2, height="auto", format="png", scale=3)
+            with gr.Column(scale=2):
+                metrics = gr.Dataframe(metrics_frame(None), label="metrics", interactive=False)
+                files = gr.File(label="reproduce.py and the run record", file_count="multiple", interactive=False)
+
+    def run(lab: LabSession | None, *values: Any):
+        lab = ensure(lab)
+        args = form_args(names, values)
+        for text, result in run_form_tool(lab, spec.name, args):
+            if result is None:
+                yield text, [], metrics_frame(None), [], lab
+            else:
+                yield text, [str(p) for p in result.figures], metrics_frame(result), tool_downloads(result), lab
+
+    # Named parameters for the API page and gradio_client (the function itself takes them positionally).
+    run.__name__ = spec.name
+    run.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter("lab", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        + [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names])
+    button.click(run, [lab_state, *inputs], [status, gallery, metrics, files, lab_state], api_name=spec.name)
+
+
+# ----------------------------------------------------------------------------- serving
+
+def create_app(settings: Settings | None = None, model: Any = None, mcp: bool = False):
+    """The ASGI app: the UI at ``/`` and, with ``mcp``, the tools over MCP at ``/mcp/``."""
+    from contextlib import asynccontextmanager  # noqa: PLC0415
+
+    from fastapi import FastAPI  # noqa: PLC0415
+
+    settings = settings or get_settings()
+    demo = build_app(settings, model)
+    demo.queue(default_concurrency_limit=None)
+    manager = None
+    if mcp:
+        from assistant.mcp_server import session_manager  # noqa: PLC0415
+
+        manager = session_manager(Workspace(settings.home))
+
+    @asynccontextmanager
+    async def lifespan(_app):
+        if manager is None:
+            yield
+        else:
+            async with manager.run():
+                yield
+
+    app = FastAPI(lifespan=lifespan)
+    if manager is not None:
+        async def mcp_endpoint(scope, receive, send) -> None:
+            await manager.handle_request(scope, receive, send)
+
+        app.mount("/mcp", mcp_endpoint)
+    gr.mount_gradio_app(app, demo, path="/", allowed_paths=[str(settings.home)], footer_links=["api"])
+    return app
+
+
+def serve(host: str = "127.0.0.1", port: int = 7860, mcp: bool = False) -> None:
+    """Serve until interrupted (``dalab ui``)."""
+    import uvicorn  # noqa: PLC0415
+
+    settings = get_settings()
+    app = create_app(settings, mcp=mcp)
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    print(f"dalab UI: http://{shown}:{port}/" + (f"   MCP: http://{shown}:{port}/mcp/" if mcp else ""), flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
