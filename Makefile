@@ -31,13 +31,15 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	touch $@
 
 install: $(VENV)/.installed
-install-test: $(VENV)/.installed-test
+install-test: $(VENV)/.installed-test browser
 
 # Debian's chromium for the browser test (Playwright drives it; its own browser download does not work here).
 browser:
 	@if [ ! -x /usr/bin/chromium ]; then \
 		echo "installing Debian's chromium for the browser test"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; else \
+			echo "the browser test needs /usr/bin/chromium: run 'apt-get install chromium' as root" >&2; exit 1; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
 	fi
 
 index: $(VENV)/.installed
@@ -47,7 +49,7 @@ run: $(VENV)/.installed
 	$(VENV)/bin/dalab index
 	$(VENV)/bin/dalab ui
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test browser
 	$(PY) -m pytest -q
 
 bench: $(VENV)/.installed-test

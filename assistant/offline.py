@@ -238,6 +238,10 @@ _STEP_SPLIT = re.compile(r"\s*(?:,\s*(?:and\s+)?(?:then\s+)?|;\s*|\band then\b|\
                          r"|\band\b(?=\s+(?:then\s+)?(?:train|reconstruct|generate|run|simulate|predict|evaluate)\b))\s*")
 
 
+# arguments that a question can mention to describe an experiment without asking to run it
+_DESCRIPTIVE = {"covariance_update", "obs_pattern", "mode", "train_on"}
+
+
 def _sequence(core: str) -> list[Call] | None:
     """The runs of a multi-step request, in order, when every step asks to run a lab tool
     (at least two different ones); otherwise None."""
@@ -294,8 +298,8 @@ def route(request: str, previous: Call | None = None) -> Route:
 
     if tool is not None:
         wants_run = run_verb or (not question_led and not explain) or (bool(args) and not _only_concept(core))
-        if question_led and not run_verb and not args:
-            wants_run = False
+        if question_led and not run_verb and set(args) <= _DESCRIPTIVE:
+            wants_run = False   # "why does 3D-Var with a fixed B plateau?" describes, it does not ask for a run
         if wants_run:
             carried = {}
             if previous is not None and "same" in core:

@@ -424,7 +424,7 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
 
         paths = [Path(getattr(f, "name", f)) for f in (files or [])]
         try:
-            info = add_files(paths)
+            info = add_files(paths, home=home)
         except IngestError as exc:
             return f"⚠️ {exc}"
         return (f"✅ Added {', '.join(p.name for p in paths)}. The index now holds {info.n_chunks} passages from "
@@ -492,8 +492,8 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
                         api_name=False)
         search_btn.click(search_notes, [query, k], hits, api_name="search_lectures_text")
         query.submit(search_notes, [query, k], hits, api_name=False)
-        add_btn.click(add_lectures, [uploads], add_status, api_name=False)
-        refresh.click(runs_view, [lab_state, run_pick], runs_outputs, api_name=False)
+        add_btn.click(add_lectures, [uploads], add_status, api_name="add_lectures")
+        refresh.click(runs_view, [lab_state, run_pick], runs_outputs, api_name="runs")
         runs_tab.select(runs_view, [lab_state, run_pick], runs_outputs, api_name=False)
         run_pick.input(show_run, [lab_state, run_pick], [run_md, run_gallery, run_metrics, run_files, lab_state],
                        api_name=False)

@@ -58,3 +58,12 @@ def mini_corpus(tmp_path) -> Path:
         "---\ntitle: Time stepping\nseeds: [000_c481a8d1d0e53681]\n---\n# Time stepping\n\n"
         "## RK4 stages\n\nRK4 evaluates the tendency four times per step and is fourth-order.\n")
     return corpus
+
+
+@pytest.fixture(scope="module")
+def ui_url(lecture_home) -> str:
+    """The web app (with MCP) served for one test module, on the session's lecture index."""
+    from ui_server import running_app
+
+    with running_app(lecture_home, mcp=True) as url:
+        yield url

@@ -1,4 +1,4 @@
-"""`dalab chat` (and `dalab ui` until the web UI lands): a terminal conversation with follow-ups."""
+"""`dalab chat`: a terminal conversation with follow-ups."""
 
 import os
 import subprocess

@@ -1,0 +1,44 @@
+"""A classroom: ten browser sessions at once, each running a tool through the chat. All succeed,
+each sees only its own run, and the workspaces on disk are separate."""
+
+from __future__ import annotations
+
+import re
+from concurrent.futures import ThreadPoolExecutor
+
+from gradio_client import Client
+
+N_STUDENTS = 10
+
+
+def sigma_o(i: int) -> float:
+    return round(0.1 + 0.05 * i, 2)
+
+
+def student(url: str, i: int, tmp) -> dict:
+    client = Client(url, verbose=False, download_files=str(tmp / f"student{i}"))
+    history, _, card, metrics, _ = client.predict(
+        f"run a 3D-Var cycle with seed {i} and observation error {sigma_o(i)}", api_name="/chat")
+    where, table, _, details, *_ = client.predict(None, api_name="/runs")
+    return {"history": history, "card": card, "metrics": dict(metrics["data"]), "where": where,
+            "runs": table["data"], "details": details}
+
+
+def test_ten_sessions_at_once_are_isolated(ui_url, lecture_home, tmp_path):
+    with ThreadPoolExecutor(N_STUDENTS) as pool:
+        outcomes = list(pool.map(lambda i: student(ui_url, i, tmp_path), range(N_STUDENTS)))
+    workspaces = set()
+    for i, out in enumerate(outcomes):
+        assert "analysis RMSE" in out["card"], (i, out["card"])
+        assert float(out["metrics"]["rmse_analysis"]) > 0
+        (run,) = out["runs"]                                    # exactly one run: its own
+        assert run[1] == "run_3dvar_cycle"
+        assert f"'seed': {i}" in out["details"] and f"'sigma_o': {sigma_o(i)}" in out["details"]
+        workspaces.add(re.search(r"sessions/(\w+)", out["where"]).group(1))
+    assert len(workspaces) == N_STUDENTS
+    # on disk: one folder per session, each holding only that session's run
+    for sid in workspaces:
+        runs = [p for p in (lecture_home / "sessions" / sid / "runs").iterdir() if not p.name.startswith(".")]
+        assert len(runs) == 1
+    # different observation errors gave different answers (no shared state between the sessions)
+    assert len({out["metrics"]["rmse_analysis"] for out in outcomes}) == N_STUDENTS

@@ -1,0 +1,50 @@
+"""Serve the real app (uvicorn, a free port, a thread) for the UI, browser, MCP and classroom tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_app(home: Path, mcp: bool = False) -> Iterator[str]:
+    """The app with DALAB_HOME=home, served on 127.0.0.1; yields its base URL."""
+    import uvicorn
+
+    from assistant.settings import from_env, get_settings
+    from assistant.ui import create_app
+
+    old = os.environ.get("DALAB_HOME")
+    os.environ["DALAB_HOME"] = str(home)
+    get_settings.cache_clear()
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(from_env(), mcp=mcp), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the dalab app did not start")
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        if old is None:
+            os.environ.pop("DALAB_HOME", None)
+        else:
+            os.environ["DALAB_HOME"] = old
+        get_settings.cache_clear()
