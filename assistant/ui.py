@@ -223,6 +223,13 @@ class TurnView:
             self.answer_at = len(self.history) - 1
         self.history[self.answer_at]["content"] += text
 
+    def finish(self, text: str) -> None:
+        """The whole answer, replacing the streamed pieces (same text, without stray whitespace)."""
+        if self.answer_at is None:
+            self.token(text)
+        else:
+            self.history[self.answer_at]["content"] = text.strip()
+
     def fail(self, message: str) -> None:
         for i, start, _, args in self.pending:
             self.history[i]["metadata"].update(status="done", log="stopped",
@@ -284,6 +291,8 @@ def apply(view: TurnView, item: tuple[Any, ...]) -> None:
             view.tool_result(ev.name, ev.result, ev.error)
         elif ev.kind == "token":
             view.token(ev.text)
+        elif ev.kind == "answer" and ev.answer is not None and ev.answer.answer:
+            view.finish(ev.answer.answer)
 
 
 # ----------------------------------------------------------------------------- tools without the LLM
@@ -370,7 +379,7 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
         return result_card(r), metrics_frame(r), [] if r is None else tool_downloads(r)
 
     # ---- runs tab
-    def runs_view(lab: LabSession | None, selected: str | None = None):
+    def runs_view(lab: LabSession | None):
         lab = ensure(lab)
         runs = list(reversed(lab.run_dirs()))
         rows, names = [], []
@@ -379,7 +388,7 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
             if r is not None:
                 rows.append([d.name, r.tool, key_numbers(r)])
                 names.append(d.name)
-        pick = selected if selected in names else (names[0] if names else None)
+        pick = names[0] if names else None       # the newest; the dropdown shows any other
         where = f"Runs of this browser session (workspace `sessions/{lab.id}`): {len(names)}."
         return (where, pd.DataFrame(rows, columns=RUN_HEADERS), gr.update(choices=names, value=pick),
                 *run_details(lab, pick), lab)
@@ -438,7 +447,7 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
             with gr.Tab("Chat", id="chat"):
                 with gr.Row():
                     with gr.Column(scale=3):
-                        chatbot = gr.Chatbot(label="dalab", elem_id="chat", height=640, buttons=["copy"],
+                        chatbot = gr.Chatbot(label="dalab", elem_id="chat", height=720, buttons=["copy"],
                                              feedback_options=None,
                                              placeholder="Ask to run an experiment or about a lecture concept.")
                         with gr.Row():
@@ -477,7 +486,7 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
                 run_pick = gr.Dropdown(label="run", choices=[], interactive=True)
                 with gr.Row():
                     with gr.Column(scale=3):
-                        run_gallery = gr.Gallery(label="figures", columns=2, height="auto", format="png")
+                        run_gallery = gr.Gallery(label="figures (click one to enlarge)", columns=2, height=760, format="png", object_fit="contain")
                     with gr.Column(scale=2):
                         run_md = gr.Markdown()
                         run_metrics = gr.Dataframe(metrics_frame(None), label="metrics", interactive=False)
@@ -487,14 +496,14 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
         runs_outputs = [runs_where, runs_table, run_pick, run_md, run_gallery, run_metrics, run_files, lab_state]
         for trigger in (box.submit, send.click):
             trigger(respond, [box, lab_state], chat_outputs, api_name="chat" if trigger == send.click else False,
-                    show_progress="minimal").then(runs_view, [lab_state, run_pick], runs_outputs, api_name=False)
+                    show_progress="minimal").then(runs_view, [lab_state], runs_outputs, api_name=False)
         clear_btn.click(clear, [lab_state], [chatbot, latest_md, latest_metrics, latest_files, lab_state],
                         api_name=False)
         search_btn.click(search_notes, [query, k], hits, api_name="search_lectures_text")
         query.submit(search_notes, [query, k], hits, api_name=False)
         add_btn.click(add_lectures, [uploads], add_status, api_name="add_lectures")
-        refresh.click(runs_view, [lab_state, run_pick], runs_outputs, api_name="runs")
-        runs_tab.select(runs_view, [lab_state, run_pick], runs_outputs, api_name=False)
+        refresh.click(runs_view, [lab_state], runs_outputs, api_name="runs")
+        runs_tab.select(runs_view, [lab_state], runs_outputs, api_name=False)
         run_pick.input(show_run, [lab_state, run_pick], [run_md, run_gallery, run_metrics, run_files, lab_state],
                        api_name=False)
     return demo
@@ -512,7 +521,7 @@ def _tool_form(spec: ToolSpec, lab_state: gr.State, ensure: Callable[[Any], LabS
         button = gr.Button(f"Run {spec.name}", variant="primary")
         status = gr.Markdown()
         with gr.Row():
-            gallery = gr.Gallery(label="figures", columns=2, height="auto", format="png", scale=3)
+            gallery = gr.Gallery(label="figures (click one to enlarge)", columns=2, height=760, format="png", object_fit="contain", scale=3)
             with gr.Column(scale=2):
                 metrics = gr.Dataframe(metrics_frame(None), label="metrics", interactive=False)
                 files = gr.File(label="reproduce.py and the run record", file_count="multiple", interactive=False)

@@ -8,6 +8,12 @@ for key, value in (("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1"), ("HF_
 for key in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "DALAB_LLM", "DALAB_MODEL"):
     os.environ.pop(key, None)   # no test may reach a live LLM
 
+# Gradio's uploads and served copies of figures go to a private folder, never to ~/.dalab.
+if "GRADIO_TEMP_DIR" not in os.environ:
+    import tempfile  # noqa: E402
+
+    os.environ["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix="dalab-test-gradio-")
+
 import pytest  # noqa: E402
 
 

@@ -19,7 +19,7 @@ def student(url: str, i: int, tmp) -> dict:
     client = Client(url, verbose=False, download_files=str(tmp / f"student{i}"))
     history, _, card, metrics, _ = client.predict(
         f"run a 3D-Var cycle with seed {i} and observation error {sigma_o(i)}", api_name="/chat")
-    where, table, _, details, *_ = client.predict(None, api_name="/runs")
+    where, table, _, details, *_ = client.predict(api_name="/runs")
     return {"history": history, "card": card, "metrics": dict(metrics["data"]), "where": where,
             "runs": table["data"], "details": details}
 

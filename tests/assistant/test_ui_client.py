@@ -118,7 +118,7 @@ def test_tool_form_refuses_bad_input_and_writes_nothing(client):
 
 def test_runs_endpoint_lists_this_session_runs(client):
     client.predict("run a 3D-Var cycle with seed 3", api_name="/chat")
-    where, table, pick, details, gallery, metrics, downloads = client.predict(None, api_name="/runs")
+    where, table, pick, details, gallery, metrics, downloads = client.predict(api_name="/runs")
     assert "1" in where.split(":")[-1]
     (row,) = table["data"]
     assert row[1] == "run_3dvar_cycle" and "rmse_analysis" in row[2]
@@ -138,4 +138,4 @@ def test_lecture_search_and_refused_upload(client, tmp_path, lecture_home):
 
 
 def _runs(client: Client) -> list[list[str]]:
-    return client.predict(None, api_name="/runs")[1]["data"]
+    return client.predict(api_name="/runs")[1]["data"]

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 def free_port() -> int:
@@ -18,8 +19,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_app(home: Path, mcp: bool = False) -> Iterator[str]:
-    """The app with DALAB_HOME=home, served on 127.0.0.1; yields its base URL."""
+def running_app(home: Path, mcp: bool = False, model: Any = None) -> Iterator[str]:
+    """The app with DALAB_HOME=home (and ``model`` answering, default: the settings'), served on
+    127.0.0.1; yields its base URL."""
     import uvicorn
 
     from assistant.settings import from_env, get_settings
@@ -29,7 +31,7 @@ def running_app(home: Path, mcp: bool = False) -> Iterator[str]:
     os.environ["DALAB_HOME"] = str(home)
     get_settings.cache_clear()
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(from_env(), mcp=mcp), host="127.0.0.1", port=port,
+    server = uvicorn.Server(uvicorn.Config(create_app(from_env(), model=model, mcp=mcp), host="127.0.0.1", port=port,
                                            log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -1,0 +1,215 @@
+"""The web UI in a real browser (Debian's chromium driven by Playwright), on the real app with the
+offline model: a chat turn that runs 3D-Var (tool step, inline figure, answer, metrics, latest-run
+card), a tool run from the Tools tab, and the Runs tab of the same browser session.
+
+The three tests share one page (one Gradio session), in order, so the Runs tab can be checked
+against the runs the first two made. Screenshots go to ``$DALAB_ARTIFACTS`` or ``artifacts/``.
+Needs ``/usr/bin/chromium``: ``make browser`` installs it (Playwright's own download does not work
+here).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+               "--disable-sync", "--no-first-run"]
+VIEWPORT = {"width": 1500, "height": 1000}
+WAIT_MS = 60_000
+
+
+def run_dir_name(tool: str) -> str:
+    """A run folder's name, as a regex: <date>-<time>-<µs>-<tool>."""
+    return r"\d{8}-\d{6}-\d+-" + re.escape(tool)
+
+
+# JS predicates for wait_for_function: at least one <img> under the element has loaded.
+IMG_LOADED = "el => [...el.querySelectorAll('img')].some(i => i.complete && i.naturalWidth > 0)"
+# ... and no (finite) transition is still running, e.g. an accordion sliding open.
+SETTLED = ("() => document.getAnimations().every(a => a.playState !== 'running'"
+           " || a.effect.getTiming().iterations === Infinity)")
+
+
+def artifacts_dir() -> Path:
+    out = Path(os.environ.get("DALAB_ARTIFACTS") or ROOT / "artifacts")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def screenshot(page, name: str) -> Path:
+    page.wait_for_function(SETTLED)
+    path = artifacts_dir() / name
+    page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 10_000, f"{path} is suspiciously small"
+    print(f"\nscreenshot: {path}")
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.is_file() or not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} is missing: run `make browser` to install Debian's chromium for this test")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:  # pragma: no cover — part of the test dependencies
+        pytest.fail("playwright is not installed in the venv: run `make install-test`")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser, ui_url):
+    """One page, hence one Gradio session, for the whole module; JS errors and failed requests for
+    files are collected so each test can check there were none."""
+    context = browser.new_context(viewport=VIEWPORT)
+    pg = context.new_page()
+    pg.set_default_timeout(WAIT_MS)
+    pg.problems = []  # type: ignore[attr-defined]
+    pg.on("pageerror", lambda exc: pg.problems.append(f"JS error: {exc}"))
+    pg.on("response", lambda r: pg.problems.append(f"HTTP {r.status} for {r.url}")
+          if r.status >= 400 and "/gradio_api/file" in r.url else None)
+    pg.goto(ui_url)
+    yield pg
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def made_runs() -> dict[str, str]:
+    """Run folder names made in this browser session, by tool (filled by the first two tests)."""
+    return {}
+
+
+def no_problems(page) -> None:
+    assert page.problems == [], "the page reported problems:\n" + "\n".join(page.problems)
+
+
+def tab(page, name: str):
+    return page.get_by_role("tab", name=name, exact=True)
+
+
+def panel_of(locator):
+    """The innermost tab panel holding ``locator``."""
+    return locator.locator("xpath=ancestor::div[@role='tabpanel'][1]")
+
+
+def test_chat_runs_3dvar_with_step_figure_answer_and_metrics(page, made_runs):
+    from playwright.sync_api import expect
+
+    expect(page.locator("#header")).to_contain_text("Answering: offline model")
+    chat = page.locator("#chat")
+    box = page.locator("#message textarea")
+    expect(box).to_be_editable()
+    box.fill("run a 3D-Var cycle")
+    box.press("Enter")
+
+    # The user's message, then the tool step: a collapsible "thought" whose title names the tool.
+    expect(chat.get_by_test_id("user")).to_have_text("run a 3D-Var cycle")
+    step = chat.locator("[role=button]", has_text="run_3dvar_cycle")
+    expect(step).to_be_visible(timeout=WAIT_MS)
+    expect(step).to_contain_text("done", timeout=WAIT_MS)           # status, with its duration
+    # The final answer: the last assistant message.
+    answer = chat.get_by_test_id("bot").last
+    expect(answer).to_contain_text("analysis RMSE", timeout=WAIT_MS)
+    expect(answer).to_contain_text("Key numbers: rmse_analysis =")
+    # The figure, inline in the chat, really loaded from the server.
+    page.wait_for_function(IMG_LOADED, arg=chat.element_handle(), timeout=WAIT_MS)
+    assert chat.locator("img[src*='timeseries.png']").count() == 1
+    expect(box).to_have_value("")                                     # the box is cleared for the next message
+
+    # Expanding the step shows the arguments the tool was called with.
+    expect(chat).not_to_contain_text("arguments:")
+    step.click()
+    expect(chat).to_contain_text("arguments: defaults")
+
+    # Beside the chat: the metrics of that run and the latest-run card.
+    metrics = page.locator("#metrics")
+    expect(metrics).to_contain_text("rmse_analysis")
+    found = re.search(r"rmse_analysis\s+(\d+\.\d+)", metrics.inner_text())
+    assert found, metrics.inner_text()
+    rmse = float(found.group(1))
+    assert 0 < rmse < 1, rmse
+    in_answer = re.search(r"analysis RMSE (\d+\.\d+)", answer.inner_text())
+    assert in_answer and abs(float(in_answer.group(1)) - rmse) < 1e-3, "the answer and the table disagree"
+    card = page.locator("#latest-run")
+    expect(card).to_contain_text("run_3dvar_cycle")
+    run = re.search(run_dir_name("run_3dvar_cycle"), card.inner_text())
+    assert run, card.inner_text()
+    made_runs["run_3dvar_cycle"] = run.group(0)
+    # The run record to download: reproduce.py, served by the app, re-runs this very tool.
+    link = page.locator("a[href$='/reproduce.py']")
+    expect(link).to_have_count(1)
+    expect(link).to_be_visible()
+    code = page.request.get(link.get_attribute("href"))
+    assert code.ok, code.status
+    assert "run_tool('run_3dvar_cycle', args)" in code.text()
+
+    no_problems(page)
+    screenshot(page, "ui_chat_3dvar.png")
+
+
+def test_tools_tab_runs_origen_oscillator_without_the_llm(page, made_runs):
+    from playwright.sync_api import expect
+
+    tab(page, "Tools").click()
+    tab(page, "run_origen_oscillator").click()
+    button = page.get_by_role("button", name="Run run_origen_oscillator", exact=True)
+    expect(button).to_be_visible()
+    panel = panel_of(button)
+    expect(panel).to_contain_text("n_cycles")                          # the form, from the args schema
+    expect(panel).not_to_contain_text("✅")
+    button.click()
+
+    expect(panel).to_contain_text("✅ run_origen_oscillator in", timeout=WAIT_MS)
+    expect(panel).not_to_contain_text("⚠️")
+    status = panel.inner_text()
+    run = re.search(run_dir_name("run_origen_oscillator"), status)
+    assert run, status
+    made_runs["run_origen_oscillator"] = run.group(0)
+    expect(panel).to_contain_text("rmse_final")                       # its metrics table
+    gallery = panel.locator("button[aria-label^='Thumbnail']")
+    expect(gallery.first).to_be_visible()
+    page.wait_for_function(IMG_LOADED, arg=panel.element_handle(), timeout=WAIT_MS)
+    made_runs["origen_figures"] = str(gallery.count())
+
+    no_problems(page)
+    screenshot(page, "ui_tools_origen.png")
+
+
+def test_runs_tab_lists_this_sessions_runs_and_shows_their_figures(page, made_runs):
+    from playwright.sync_api import expect
+
+    assert {"run_3dvar_cycle", "run_origen_oscillator"} <= made_runs.keys(), (
+        "run the whole module: this test checks the runs the two tests before it made in the same browser session")
+    tab(page, "Runs").click()
+    where = page.get_by_text("Runs of this browser session")
+    expect(where).to_be_visible()
+    expect(where).to_contain_text(": 2.")
+    panel = panel_of(where)
+    for name in (made_runs["run_3dvar_cycle"], made_runs["run_origen_oscillator"]):
+        expect(panel.get_by_role("gridcell", name=name, exact=True)).to_be_visible()
+
+    # Pick the ORIGEN run: its summary, reproduce.py and the same figures as in the Tools tab.
+    picker = panel.get_by_role("combobox", name="run", exact=True)
+    picker.click()
+    page.get_by_role("option", name=made_runs["run_origen_oscillator"], exact=True).click()
+    expect(panel).to_contain_text("Reproduce it:")
+    expect(panel).to_contain_text("run_tool('run_origen_oscillator', args)")
+    thumbs = panel.locator("button[aria-label^='Thumbnail']")
+    expect(thumbs).to_have_count(int(made_runs["origen_figures"]))
+    expect(panel.locator("img[src*='rmse_per_cycle.png']")).to_have_count(1)
+    page.wait_for_function(IMG_LOADED, arg=panel.element_handle(), timeout=WAIT_MS)
+
+    no_problems(page)
+    screenshot(page, "ui_runs.png")
