@@ -69,10 +69,10 @@ def _turn(url: str, tmp: str) -> float:
 
 def _mcp_call(url: str) -> float:
     from mcp import ClientSession  # noqa: PLC0415
-    from mcp.client.streamable_http import streamablehttp_client  # noqa: PLC0415
+    from mcp.client.streamable_http import streamable_http_client  # noqa: PLC0415
 
     async def main() -> float:
-        async with streamablehttp_client(url + "mcp/") as (read, write, _):
+        async with streamable_http_client(url + "mcp/") as (read, write, _):
             async with ClientSession(read, write) as session:
                 await session.initialize()
                 t0 = time.perf_counter()

@@ -7,7 +7,7 @@ import base64
 import io
 
 from mcp import ClientSession
-from mcp.client.streamable_http import streamablehttp_client
+from mcp.client.streamable_http import streamable_http_client
 from PIL import Image
 
 from tools.registry import TOOLS
@@ -17,7 +17,7 @@ def mcp_call(url: str, *calls: tuple[str, dict]):
     """List the tools, then make ``calls`` in one MCP session; returns (tools, results)."""
 
     async def main():
-        async with streamablehttp_client(url + "mcp/") as (read, write, _):
+        async with streamable_http_client(url + "mcp/") as (read, write, _):
             async with ClientSession(read, write) as session:
                 await session.initialize()
                 tools = (await session.list_tools()).tools
