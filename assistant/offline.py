@@ -389,6 +389,7 @@ def _error_paragraph(name: str, content: str) -> str:
     from assistant.prompts import PREREQUISITES  # noqa: PLC0415
 
     text = re.sub(r"^Error:\s*", "", str(content)).strip()
+    text = text.replace("Call it again with corrected arguments.", "").strip()   # meant for an LLM
     fix = ""
     m = re.search(r"run `(\w+)` first", text)
     if m:

@@ -193,7 +193,7 @@ class TurnView:
 
     def tool_start(self, name: str, args: dict[str, Any]) -> None:
         self.history.append({"role": "assistant", "content": step_body(args),
-                             "metadata": {"title": f"🔧 {name}", "status": "pending", "log": "running",
+                             "metadata": {"title": f"tool · {name}", "status": "pending", "log": "running",
                                           "id": f"step-{len(self.history)}"}})
         self.pending.append((len(self.history) - 1, time.perf_counter(), name, args))
 
@@ -265,11 +265,11 @@ def chat_turn(lab: LabSession, message: str) -> Iterator[None]:
             items, done = drain(sink)
             for item in items:
                 apply(view, item)
+            runs = [r for r in view.results if r.tool != "search_lectures"]
+            if runs:
+                lab.latest = runs[-1]      # the panel beside the chat follows the turn's runs
             if items:
                 yield
-        successful = [r for r in view.results if r.tool != "search_lectures"]
-        if successful:
-            lab.latest = successful[-1]
     finally:
         lab._sink = None
         lab.busy.release()
@@ -578,12 +578,28 @@ def create_app(settings: Settings | None = None, model: Any = None, mcp: bool = 
     return app
 
 
+def warm_up(home: Path) -> None:
+    """Open the lecture index and load the embedding model in the background (building the index if
+    there is none), so that the first student's question does not wait for it."""
+
+    def work() -> None:
+        try:
+            from assistant.retrieval import search  # noqa: PLC0415
+
+            search("data assimilation", k=1, home=home)
+        except Exception as exc:  # noqa: BLE001 — the first search will report it properly
+            print(f"dalab: the lecture index is not ready ({exc}); searching will try again", flush=True)
+
+    threading.Thread(target=work, daemon=True, name="dalab-warm-up").start()
+
+
 def serve(host: str = "127.0.0.1", port: int = 7860, mcp: bool = False) -> None:
     """Serve until interrupted (``dalab ui``)."""
     import uvicorn  # noqa: PLC0415
 
     settings = get_settings()
     app = create_app(settings, mcp=mcp)
+    warm_up(Path(settings.home))
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     print(f"dalab UI: http://{shown}:{port}/" + (f"   MCP: http://{shown}:{port}/mcp/" if mcp else ""), flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
