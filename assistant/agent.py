@@ -34,7 +34,7 @@ from tools.registry import TOOLS, ToolSpec, run_tool, validation_message
 
 MAX_MODEL_CALLS = 8       # per turn
 MAX_TOOL_CALLS = 6        # per turn
-RECURSION_LIMIT = 40
+RECURSION_LIMIT = 80       # graph steps; the call limits above end a turn long before
 CITATION = re.compile(r"\[[^\[\]\n]+? § [^\[\]\n]+?\]")
 
 
@@ -127,13 +127,36 @@ def resolve_model(llm: BaseChatModel | str | None, settings: Settings | None = N
                          "and DALAB_MODEL") from exc
 
 
+def invalid_call_replies(message: AIMessage) -> list[ToolMessage]:
+    """Error replies to the tool calls of ``message`` whose argument text was not valid JSON, so the
+    model can call again instead of the turn ending with nothing."""
+    return [ToolMessage(
+        content=(f"Error: the arguments of {call.get('name') or 'this tool call'} are not valid JSON "
+                 f"({call.get('error') or 'could not parse'}): {call.get('args')!r}. Call it again with the "
+                 "arguments as one JSON object, e.g. {\"sigma_o\": 0.2}."),
+        tool_call_id=call.get("id") or f"invalid_{i}", name=call.get("name") or "invalid_tool_call", status="error")
+        for i, call in enumerate(message.invalid_tool_calls)]
+
+
 def build_agent(model: BaseChatModel, tools: list[StructuredTool]) -> Any:
     from langchain.agents import create_agent  # noqa: PLC0415
-    from langchain.agents.middleware import ModelCallLimitMiddleware, ToolCallLimitMiddleware  # noqa: PLC0415
+    from langchain.agents.middleware import (  # noqa: PLC0415
+        ModelCallLimitMiddleware,
+        ToolCallLimitMiddleware,
+        after_model,
+    )
+
+    @after_model(can_jump_to=["model"])
+    def retry_invalid_tool_calls(state: dict[str, Any], runtime: Any) -> dict[str, Any] | None:
+        last = state["messages"][-1]
+        if isinstance(last, AIMessage) and last.invalid_tool_calls and not last.tool_calls:
+            return {"messages": invalid_call_replies(last), "jump_to": "model"}
+        return None
 
     return create_agent(
         model, tools=tools, system_prompt=prompts.SYSTEM_PROMPT,
-        middleware=[ModelCallLimitMiddleware(run_limit=MAX_MODEL_CALLS, exit_behavior="end"),
+        middleware=[retry_invalid_tool_calls,
+                    ModelCallLimitMiddleware(run_limit=MAX_MODEL_CALLS, exit_behavior="end"),
                     ToolCallLimitMiddleware(run_limit=MAX_TOOL_CALLS, exit_behavior="continue")],
     )
 
@@ -211,6 +234,9 @@ class Session:
                         if isinstance(m, AIMessage):
                             for tc in m.tool_calls:
                                 yield Event("tool_start", name=tc["name"], args=dict(tc["args"]))
+                            for tc in m.invalid_tool_calls:
+                                yield Event("tool_start", name=tc.get("name") or "invalid_tool_call",
+                                            args={"unparsed arguments": tc.get("args")})
                         elif isinstance(m, ToolMessage):
                             err = str(m.content) if m.status == "error" or m.artifact is None else None
                             yield Event("tool_result", name=m.name or "", result=m.artifact if err is None else None,

@@ -156,6 +156,24 @@ def test_http_missing_prerequisite_goes_back_to_the_model(tmp_path):
     assert "train_obs2obs" in tool_messages(srv.requests[1])[0]["content"]
 
 
+def test_http_tool_call_with_invalid_json_goes_back_to_the_model(tmp_path):
+    script = [tool_call("run_3dvar_cycle", "sigma_o=0.3", "c1"),               # not JSON
+              tool_call("run_3dvar_cycle", {"sigma_o": 0.3}, "c2"), text("Recovered.")]
+    with FakeOpenAI(script) as srv:
+        events = list(openai_session(srv.url, tmp_path).stream("run 3dvar"))
+    answer = events[-1].answer
+    assert answer.answer.strip() == "Recovered."
+    assert answer.tool_calls == [{"name": "run_3dvar_cycle", "args": {"sigma_o": 0.3}}]
+    assert len(answer.results) == 1
+    second = srv.requests[1]["body"]["messages"]
+    asked = next(m for m in second if m["role"] == "assistant")
+    assert asked["tool_calls"][0]["id"] == "c1"                       # the reply answers a call the API knows
+    (reply,) = tool_messages(srv.requests[1])
+    assert reply["tool_call_id"] == "c1" and "not valid JSON" in reply["content"] and "sigma_o=0.3" in reply["content"]
+    failed = [e for e in events if e.kind == "tool_result" and e.error]
+    assert len(failed) == 1 and "not valid JSON" in failed[0].error   # the UI shows the failed step
+
+
 def test_http_call_limit_ends_a_runaway_loop(tmp_path):
     with FakeOpenAI([tool_call("run_3dvar_cycle", {"n_steps": 20})]) as srv:   # calls tools forever
         a = openai_session(srv.url, tmp_path).ask("loop")
