@@ -408,8 +408,12 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
     # ---- chat
     def respond(message: str, lab: LabSession | None):
         lab = ensure(lab)
+        shown = False
         for _ in chat_turn(lab, message):
+            shown = True
             yield (list(lab.history), "", *latest_panel(lab), lab)
+        if not shown:   # an empty message: nothing to do, the page stays as it is
+            yield (list(lab.history), message or "", *latest_panel(lab), lab)
 
     def clear(lab: LabSession | None):
         lab = ensure(lab)
@@ -578,6 +582,15 @@ def create_app(settings: Settings | None = None, model: Any = None, mcp: bool = 
     return app
 
 
+def share_cores() -> None:
+    """One torch thread per request on small machines: sessions run tools side by side, and
+    torch's spinning worker threads slow everything down when the cores are already busy
+    (STACK.md: a 10 ms query took 500 ms with 2 threads on 2 busy cores)."""
+    import torch  # noqa: PLC0415
+
+    torch.set_num_threads(max(1, min(4, (os.cpu_count() or 1) // 2)))
+
+
 def warm_up(home: Path) -> None:
     """Open the lecture index and load the embedding model in the background (building the index if
     there is none), so that the first student's question does not wait for it."""
@@ -598,6 +611,7 @@ def serve(host: str = "127.0.0.1", port: int = 7860, mcp: bool = False) -> None:
     import uvicorn  # noqa: PLC0415
 
     settings = get_settings()
+    share_cores()
     app = create_app(settings, mcp=mcp)
     warm_up(Path(settings.home))
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
