@@ -97,6 +97,21 @@ class ObservationsArgs(PhysicsArgs):
     sat_noise: float = Field(0.01, ge=0, le=1, description="satellite observation-error standard deviation (units of φ)")
 
 
+def observe(args: ObservationsArgs) -> ob.ObsDataset:
+    """The dataset that ``args`` describe (stability and geometry checked first)."""
+    cfg = args.config()
+    if args.n_levels > cfg.nz:
+        raise ValueError(f"n_levels ({args.n_levels}) cannot exceed nz ({cfg.nz})")
+    if args.n_radiosondes > cfg.nx:
+        raise ValueError(f"n_radiosondes ({args.n_radiosondes}) cannot exceed nx ({cfg.nx})")
+    at.check_stable(cfg)
+    return ob.generate_dataset(
+        cfg, n_snapshots=args.n_snapshots, snapshot_every=args.snapshot_every, spinup_steps=args.spinup_steps,
+        n_trajectories=args.n_trajectories, n_radiosondes=args.n_radiosondes, n_levels=args.n_levels,
+        n_channels=args.n_channels, rs_noise=args.rs_noise, sat_noise=args.sat_noise, rng=args.seed,
+    )
+
+
 def generate_observations(args: ObservationsArgs, ctx: RunContext) -> tuple[str, dict[str, Any]]:
     """Simulate the toy atmosphere and observe it with radiosondes (sparse vertical profiles
     at a few station columns) and satellite channels (Gaussian-weighted vertical means in
@@ -107,18 +122,8 @@ def generate_observations(args: ObservationsArgs, ctx: RunContext) -> tuple[str,
     for training use many (e.g. n_trajectories=8, n_snapshots=60, snapshot_every=25) —
     train_obs2obs makes such a dataset itself when none is given.
     """
-    cfg = args.config()
-    if args.n_levels > cfg.nz:
-        raise ValueError(f"n_levels ({args.n_levels}) cannot exceed nz ({cfg.nz})")
-    if args.n_radiosondes > cfg.nx:
-        raise ValueError(f"n_radiosondes ({args.n_radiosondes}) cannot exceed nx ({cfg.nx})")
-    at.check_stable(cfg)
     ctx.progress(0.0, "simulating and observing")
-    ds = ob.generate_dataset(
-        cfg, n_snapshots=args.n_snapshots, snapshot_every=args.snapshot_every, spinup_steps=args.spinup_steps,
-        n_trajectories=args.n_trajectories, n_radiosondes=args.n_radiosondes, n_levels=args.n_levels,
-        n_channels=args.n_channels, rs_noise=args.rs_noise, sat_noise=args.sat_noise, rng=args.seed,
-    )
+    ds = observe(args)
     ctx.progress(0.7, "saving the dataset and drawing figures")
     save_npz(ds, ctx.file(NPZ_NAME))
     save_netcdf(ds, ctx.file(NC_NAME))

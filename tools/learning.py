@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
 
 from tools import plots
+from tools.atmosphere import ObservationsArgs, observe
 from tools.base import RunContext, ToolArgs, ToolError
 from tools.datasets import NPZ_NAME, load_npz, save_npz
 
@@ -35,7 +37,6 @@ class TrainArgs(ToolArgs):
 def _training_dataset(args: TrainArgs, ctx: RunContext):
     """The dataset to train on, and a sentence saying where it came from."""
     from toyda.obs2obs import TRAINING_DATASET_DEFAULTS  # noqa: PLC0415
-    from toyda.observations import generate_dataset  # noqa: PLC0415
 
     if args.dataset:
         path = ctx.find("dataset", args.dataset, NPZ_NAME, "generate_observations", "dataset")
@@ -49,12 +50,29 @@ def _training_dataset(args: TrainArgs, ctx: RunContext):
         note = (f"The latest dataset has only {len(ds.transitions())} transitions (too few to learn from), so ")
     else:
         note = "There was no dataset in this workspace, so "
-    spec = ", ".join(f"{k}={v}" for k, v in TRAINING_DATASET_DEFAULTS.items())
+    # the student's observing system (stations, channels, noise, model) with enough snapshots to learn from
+    chosen = _generation_args(latest)
+    gen = ObservationsArgs(**{**chosen, **TRAINING_DATASET_DEFAULTS, "seed": args.seed})
+    spec = ", ".join(f"{k}={v}" for k, v in {**{k: v for k, v in chosen.items() if k != "seed"},
+                                             **TRAINING_DATASET_DEFAULTS}.items())
     ctx.progress(0.0, "generating a training dataset")
-    ds = generate_dataset(**TRAINING_DATASET_DEFAULTS, rng=args.seed)
+    ds = observe(gen)
     path = save_npz(ds, ctx.file(NPZ_NAME))
     ctx.resolved["dataset"] = ctx.final_path(path)
-    return ds, note + f"I generated a training dataset with generate_observations defaults and {spec}."
+    source = "the latest dataset's settings" if chosen else "generate_observations defaults"
+    return ds, note + f"I generated a training dataset with {source} and {spec}."
+
+
+def _generation_args(dataset: Path | None) -> dict[str, Any]:
+    """The arguments the student gave generate_observations for ``dataset`` (from its run record),
+    without the ones that set the dataset's size."""
+    if dataset is None or not (dataset.parent / "args.json").is_file():
+        return {}
+    given = json.loads((dataset.parent / "args.json").read_text())
+    defaults = ObservationsArgs()
+    size = {"n_snapshots", "snapshot_every", "n_trajectories", "seed"}
+    return {k: v for k, v in given.items()
+            if k in ObservationsArgs.model_fields and k not in size and v != getattr(defaults, k)}
 
 
 def train_obs2obs(args: TrainArgs, ctx: RunContext) -> tuple[str, dict[str, Any]]:

@@ -22,6 +22,17 @@ def test_training_refuses_to_learn_from_the_lecture_sized_dataset_and_says_so(la
     assert trained.args["dataset"].endswith("dyn_truth_obs.npz") and str(trained.run_dir) in trained.args["dataset"]
 
 
+def test_generated_training_data_keeps_the_students_observing_system(tmp_path):
+    from tools.datasets import load_npz
+
+    run_tool("generate_observations", {"n_radiosondes": 5, "n_channels": 3, "rs_noise": 0.05}, workspace=tmp_path)
+    trained = run_tool("train_obs2obs", {"epochs": 1}, workspace=tmp_path)
+    assert "the latest dataset's settings" in trained.summary and "n_radiosondes=5" in trained.summary
+    ds = load_npz(trained.args["dataset"])
+    assert ds.yrs.shape[1:] == (5, 18) and ds.ysat.shape[1] == 3          # 5 stations, 3 channels kept
+    assert len(ds.transitions()) >= 100                                    # and enough data to learn from
+
+
 def test_trained_network_beats_both_baselines_on_held_out_times(lab):
     _, _, trained = lab
     m = trained.metrics
