@@ -22,6 +22,8 @@ from __future__ import annotations
 import inspect
 import os
 import queue
+import re
+import secrets
 import threading
 import time
 import uuid
@@ -56,6 +58,9 @@ EXAMPLES = [
 METRIC_HEADERS = ["metric", "value"]
 RUN_HEADERS = ["run", "tool", "key numbers"]
 POLL_S = 0.2          # how often a running event looks for news from its worker thread
+KEEP_SESSIONS = 500   # sessions kept in memory (older ones come back from disk, without the chat)
+SESSION_ID = re.compile(r"[0-9a-f]{32}")
+MATH = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
 _DONE = object()
 
 
@@ -76,7 +81,10 @@ class LabSession:
 
     @classmethod
     def new(cls, home: Path, model: Any) -> LabSession:
-        sid = uuid.uuid4().hex[:12]
+        return cls.at(home, uuid.uuid4().hex, model)
+
+    @classmethod
+    def at(cls, home: Path, sid: str, model: Any) -> LabSession:
         return cls(id=sid, workspace=Workspace(Path(home) / "sessions" / sid), model=model)
 
     @property
@@ -93,6 +101,55 @@ class LabSession:
 
     def run_dirs(self) -> list[Path]:
         return self.workspace.run_dirs()
+
+
+class SessionRegistry:
+    """The server's browser sessions by id, so that a page reload (or a laptop waking up) finds its
+    workspace and conversation again. The id lives in the browser's local storage; sessions no
+    longer in memory come back from their workspace on disk (runs kept, chat started afresh)."""
+
+    def __init__(self, home: Path, model: Any, keep: int = KEEP_SESSIONS) -> None:
+        self.home, self.model, self.keep = Path(home), model, keep
+        self._sessions: dict[str, LabSession] = {}
+        self._lock = threading.Lock()
+
+    def new(self) -> LabSession:
+        return self._add(LabSession.new(self.home, self.model))
+
+    def restore(self, sid: Any) -> LabSession:
+        """The session ``sid`` names, or a new one when it is unknown or malformed."""
+        if not isinstance(sid, str) or not SESSION_ID.fullmatch(sid):
+            return self.new()
+        with self._lock:
+            lab = self._sessions.pop(sid, None)
+            if lab is not None:
+                self._sessions[sid] = lab          # most recently used last
+                return lab
+        if (self.home / "sessions" / sid).is_dir():
+            lab = LabSession.at(self.home, sid, self.model)
+            runs = [r for r in map(load_result, reversed(lab.run_dirs())) if r is not None]
+            lab.latest = next((r for r in runs if r.tool != "search_lectures"), None)
+            lab.history = [{"role": "assistant", "content": f"Welcome back. Your {len(runs)} earlier run(s) are in "
+                                                            "the Runs tab; this conversation starts afresh."}]
+            return self._add(lab)
+        return self.new()
+
+    def _add(self, lab: LabSession) -> LabSession:
+        with self._lock:
+            self._sessions[lab.id] = lab
+            while len(self._sessions) > self.keep:
+                self._sessions.pop(next(iter(self._sessions)))
+        return lab
+
+
+def browser_secret(home: Path) -> str:
+    """A per-installation key for the browser-stored session id (kept in DALAB_HOME)."""
+    path = Path(home) / "ui_secret"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 def in_background(work: Callable[[queue.Queue], None], sink: queue.Queue) -> None:
@@ -238,16 +295,17 @@ class TurnView:
         self.history.append({"role": "assistant", "content": f"⚠️ {message}"})
 
 
-def chat_turn(lab: LabSession, message: str) -> Iterator[None]:
-    """Run one message through the agent in a worker thread; yields whenever the transcript changed."""
+def chat_turn(lab: LabSession, message: str, on_wait: Callable[[], None] = lambda: None) -> Iterator[None]:
+    """Run one message through the agent in a worker thread; yields whenever the transcript changed.
+
+    A message sent while the session's previous turn still runs waits for it (``on_wait`` is told),
+    so the transcript stays in order and nothing the student sent is lost."""
     message = (message or "").strip()
     if not message:
         return
     if not lab.busy.acquire(blocking=False):
-        lab.history.append({"role": "assistant", "content": "⏳ Still working on your previous request; "
-                                                             "ask again when it has finished."})
-        yield
-        return
+        on_wait()
+        lab.busy.acquire()
     try:
         lab.history.append({"role": "user", "content": message})
         view = TurnView(lab.history)
@@ -314,6 +372,9 @@ def form_component(name: str, schema: dict[str, Any], required: bool) -> gr.comp
         return gr.Dropdown(choices=list(base["enum"]), value=default, label=name, info=hint)
     if kind == "boolean":
         return gr.Checkbox(value=bool(default), label=name, info=hint)
+    if kind in ("integer", "number") and "anyOf" in schema:   # optional: empty means the default, not 0
+        return gr.Textbox(value="" if default is None else str(default), label=name, info=hint,
+                          placeholder="empty: the default")
     if kind in ("integer", "number"):
         return gr.Number(value=default, label=name, info=hint, precision=0 if kind == "integer" else None)
     return gr.Textbox(value=default or "", label=name, info=hint,
@@ -356,8 +417,11 @@ def run_form_tool(lab: LabSession, name: str, args: dict[str, Any]) -> Iterator[
                 yield f"⚠️ **{name}** could not run: {text}", None
                 return
     result = box["result"]
-    lab.latest = result
-    yield f"✅ **{name}** in {time.perf_counter() - start:.1f} s · `{result.run_dir.name}`\n\n{result.summary}", result
+    where = ""
+    if TOOLS[name].records:
+        lab.latest = result
+        where = f" · `{result.run_dir.name}`"
+    yield f"✅ **{name}** in {time.perf_counter() - start:.1f} s{where}\n\n{result.summary}", result
 
 
 # ----------------------------------------------------------------------------- the app
@@ -371,8 +435,14 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
     model_name = describe(model)
     home = Path(settings.home)
 
+    registry = SessionRegistry(home, model)
+
     def ensure(lab: LabSession | None) -> LabSession:
-        return lab if isinstance(lab, LabSession) else LabSession.new(home, model)
+        return lab if isinstance(lab, LabSession) else registry.new()
+
+    def restore(sid: str | None):
+        lab = registry.restore(sid)
+        return (lab, lab.id, list(lab.history), *latest_panel(lab))
 
     def latest_panel(lab: LabSession) -> tuple[str, pd.DataFrame, list[str]]:
         r = lab.latest
@@ -405,15 +475,26 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
         lab = ensure(lab)
         return (*run_details(lab, name), lab)
 
+    def pick_row(lab: LabSession | None, evt: gr.SelectData):
+        lab = ensure(lab)
+        row = evt.row_value or []
+        name = row[0] if row else None
+        return (gr.update(value=name), *run_details(lab, name), lab)
+
     # ---- chat
+    def take(message: str) -> tuple[str, str]:
+        """The message leaves the box at once (the student can type the next one meanwhile)."""
+        return "", message
+
     def respond(message: str, lab: LabSession | None):
         lab = ensure(lab)
         shown = False
-        for _ in chat_turn(lab, message):
+        for _ in chat_turn(lab, message, on_wait=lambda: gr.Info(
+                "Your question is queued: it runs as soon as the current one has finished.")):
             shown = True
-            yield (list(lab.history), "", *latest_panel(lab), lab)
+            yield (list(lab.history), *latest_panel(lab), lab)
         if not shown:   # an empty message: nothing to do, the page stays as it is
-            yield (list(lab.history), message or "", *latest_panel(lab), lab)
+            yield (list(lab.history), *latest_panel(lab), lab)
 
     def clear(lab: LabSession | None):
         lab = ensure(lab)
@@ -439,12 +520,16 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
         try:
             info = add_files(paths, home=home)
         except IngestError as exc:
-            return f"⚠️ {exc}"
+            text = str(exc)
+            for p in paths:
+                text = text.replace(str(p), p.name)
+            return f"⚠️ {text}"
         return (f"✅ Added {', '.join(p.name for p in paths)}. The index now holds {info.n_chunks} passages from "
                 f"{info.n_sources} files ({info.n_user_files} added by users).")
 
     with gr.Blocks(title="dalab", fill_width=True) as demo:
         lab_state = gr.State(None)
+        browser_sid = gr.BrowserState(None, storage_key="dalab-session", secret=browser_secret(home))
         gr.Markdown(f"## {TITLE}\nAnswering: **{model_name}** · tools run in your own workspace; "
                     "figures, numbers and lecture passages come with every answer.", elem_id="header")
         with gr.Tabs():
@@ -452,33 +537,35 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
                 with gr.Row():
                     with gr.Column(scale=3):
                         chatbot = gr.Chatbot(label="dalab", elem_id="chat", height=720, buttons=["copy"],
+                                             latex_delimiters=MATH,
                                              feedback_options=None,
                                              placeholder="Ask to run an experiment or about a lecture concept.")
                         with gr.Row():
                             box = gr.Textbox(placeholder="e.g. run a 3D-Var cycle with observation error 0.2",
                                              show_label=False, scale=6, elem_id="message", autofocus=True)
                             send = gr.Button("Send", variant="primary", scale=1, elem_id="send")
+                            sent = gr.Textbox(visible=False, label="message")   # the message being answered
                         gr.Examples(EXAMPLES, inputs=box, label="Try")
                         clear_btn = gr.Button("New conversation", size="sm")
                     with gr.Column(scale=2):
                         gr.Markdown("### Latest run")
-                        latest_md = gr.Markdown(result_card(None), elem_id="latest-run")
+                        latest_md = gr.Markdown(result_card(None), elem_id="latest-run", latex_delimiters=MATH)
                         latest_metrics = gr.Dataframe(metrics_frame(None), label="metrics", elem_id="metrics",
                                                       interactive=False, wrap=True)
                         latest_files = gr.File(label="reproduce.py and the run record", file_count="multiple",
                                                interactive=False)
             with gr.Tab("Tools", id="tools"):
                 gr.Markdown("Run any tool directly, without the assistant. Empty fields take the defaults.")
-                for spec in TOOLS.values():
-                    _tool_form(spec, lab_state, ensure)
+                forms = [_tool_form(spec, lab_state, ensure, latest_panel) for spec in TOOLS.values()]
             with gr.Tab("Lectures", id="lectures"):
                 with gr.Row():
                     query = gr.Textbox(label="Search the lecture notes", scale=5,
                                        placeholder="e.g. why normalise each satellite channel?")
                     k = gr.Slider(1, 10, value=4, step=1, label="passages", scale=1)
                 search_btn = gr.Button("Search", variant="primary")
-                hits = gr.Markdown()
-                with gr.Accordion("Add your own lecture files (PDF, Markdown, text)", open=False):
+                hits = gr.Markdown(latex_delimiters=MATH)
+                with gr.Accordion("Add lecture files (PDF, Markdown, text) to this server's shared index — "
+                                  "every session's search and answers can use them", open=False):
                     uploads = gr.File(file_count="multiple", file_types=[".pdf", ".md", ".markdown", ".txt"],
                                       label="lecture files")
                     add_btn = gr.Button("Add to the index")
@@ -492,17 +579,24 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
                     with gr.Column(scale=3):
                         run_gallery = gr.Gallery(label="figures (click one to enlarge)", columns=2, height=760, format="png", object_fit="contain")
                     with gr.Column(scale=2):
-                        run_md = gr.Markdown()
+                        run_md = gr.Markdown(latex_delimiters=MATH)
                         run_metrics = gr.Dataframe(metrics_frame(None), label="metrics", interactive=False)
                         run_files = gr.File(label="downloads", file_count="multiple", interactive=False)
 
-        chat_outputs = [chatbot, box, latest_md, latest_metrics, latest_files, lab_state]
+        for connect in forms:
+            connect([latest_md, latest_metrics, latest_files])
+        chat_outputs = [chatbot, latest_md, latest_metrics, latest_files, lab_state]
         runs_outputs = [runs_where, runs_table, run_pick, run_md, run_gallery, run_metrics, run_files, lab_state]
+        # A message sent while a turn runs is taken at once and answered after it (see chat_turn).
         for trigger in (box.submit, send.click):
-            trigger(respond, [box, lab_state], chat_outputs, api_name="chat" if trigger == send.click else False,
-                    show_progress="minimal").then(runs_view, [lab_state], runs_outputs, api_name=False)
-        clear_btn.click(clear, [lab_state], [chatbot, latest_md, latest_metrics, latest_files, lab_state],
-                        api_name=False)
+            (trigger(take, [box], [box, sent], queue=False, api_name=False, trigger_mode="multiple")
+             .then(respond, [sent, lab_state], chat_outputs, show_progress="minimal", trigger_mode="multiple",
+                   api_name="chat" if trigger == send.click else False)
+             .then(runs_view, [lab_state], runs_outputs, api_name=False, trigger_mode="multiple"))
+        for trigger in (clear_btn.click, chatbot.clear):
+            trigger(clear, [lab_state], [chatbot, latest_md, latest_metrics, latest_files, lab_state], api_name=False)
+        demo.load(restore, [browser_sid], [lab_state, browser_sid, chatbot, latest_md, latest_metrics, latest_files],
+                  api_name=False)
         search_btn.click(search_notes, [query, k], hits, api_name="search_lectures_text")
         query.submit(search_notes, [query, k], hits, api_name=False)
         add_btn.click(add_lectures, [uploads], add_status, api_name="add_lectures")
@@ -510,11 +604,16 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
         runs_tab.select(runs_view, [lab_state], runs_outputs, api_name=False)
         run_pick.input(show_run, [lab_state, run_pick], [run_md, run_gallery, run_metrics, run_files, lab_state],
                        api_name=False)
+        runs_table.select(pick_row, [lab_state], [run_pick, run_md, run_gallery, run_metrics, run_files, lab_state],
+                          api_name=False)
     return demo
 
 
-def _tool_form(spec: ToolSpec, lab_state: gr.State, ensure: Callable[[Any], LabSession]) -> None:
-    """One tab of the Tools tab: the tool's arguments as inputs, its result as outputs."""
+def _tool_form(spec: ToolSpec, lab_state: gr.State, ensure: Callable[[Any], LabSession],
+               latest_panel: Callable[[LabSession], tuple[Any, ...]]) -> Callable[[list[Any]], None]:
+    """One tab of the Tools tab: the tool's arguments as inputs, its result as outputs. Returns
+    ``connect(panel)``, which wires the Run button once the chat tab's latest-run panel (which
+    follows every run of the session) exists."""
     schema = spec.args.model_json_schema()
     required = set(schema.get("required", []))
     names = list(schema["properties"])
@@ -523,7 +622,7 @@ def _tool_form(spec: ToolSpec, lab_state: gr.State, ensure: Callable[[Any], LabS
         with gr.Row():
             inputs = [form_component(n, schema["properties"][n], n in required) for n in names]
         button = gr.Button(f"Run {spec.name}", variant="primary")
-        status = gr.Markdown()
+        status = gr.Markdown(latex_delimiters=MATH)
         with gr.Row():
             gallery = gr.Gallery(label="figures (click one to enlarge)", columns=2, height=760, format="png", object_fit="contain", scale=3)
             with gr.Column(scale=2):
@@ -534,17 +633,22 @@ def _tool_form(spec: ToolSpec, lab_state: gr.State, ensure: Callable[[Any], LabS
         lab = ensure(lab)
         args = form_args(names, values)
         for text, result in run_form_tool(lab, spec.name, args):
+            panel = latest_panel(lab) if result is not None else (gr.skip(),) * 3
             if result is None:
-                yield text, [], metrics_frame(None), [], lab
+                yield text, [], metrics_frame(None), [], *panel, lab
             else:
-                yield text, [str(p) for p in result.figures], metrics_frame(result), tool_downloads(result), lab
+                yield text, [str(p) for p in result.figures], metrics_frame(result), tool_downloads(result), *panel, lab
 
     # Named parameters for the API page and gradio_client (the function itself takes them positionally).
     run.__name__ = spec.name
     run.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [inspect.Parameter("lab", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
         + [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names])
-    button.click(run, [lab_state, *inputs], [status, gallery, metrics, files, lab_state], api_name=spec.name)
+    def connect(panel: list[Any]) -> None:
+        button.click(run, [lab_state, *inputs], [status, gallery, metrics, files, *panel, lab_state],
+                     api_name=spec.name)
+
+    return connect
 
 
 # ----------------------------------------------------------------------------- serving

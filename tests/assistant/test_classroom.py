@@ -17,7 +17,7 @@ def sigma_o(i: int) -> float:
 
 def student(url: str, i: int, tmp) -> dict:
     client = Client(url, verbose=False, download_files=str(tmp / f"student{i}"))
-    history, _, card, metrics, _ = client.predict(
+    history, card, metrics, _ = client.predict(
         f"run a 3D-Var cycle with seed {i} and observation error {sigma_o(i)}", api_name="/chat")
     where, table, _, details, *_ = client.predict(api_name="/runs")
     return {"history": history, "card": card, "metrics": dict(metrics["data"]), "where": where,

@@ -213,3 +213,61 @@ def test_runs_tab_lists_this_sessions_runs_and_shows_their_figures(page, made_ru
 
     no_problems(page)
     screenshot(page, "ui_runs.png")
+
+
+def test_a_reload_keeps_the_session_and_the_conversation(page, made_runs):
+    from playwright.sync_api import expect
+
+    assert made_runs, "run the whole module: this test reloads the session the tests before it made"
+    page.reload()
+    chat = page.locator("#chat")
+    expect(chat.get_by_test_id("user").first).to_have_text("run a 3D-Var cycle")     # the transcript is back
+    page.wait_for_function(IMG_LOADED, arg=chat.element_handle(), timeout=WAIT_MS)
+    expect(page.locator("#latest-run")).to_contain_text(made_runs["run_origen_oscillator"])  # the Tools run
+    tab(page, "Runs").click()
+    expect(page.get_by_text("Runs of this browser session")).to_contain_text(": 2.")
+    # ... and so is the conversation's memory: a follow-up reuses the previous run's tool
+    tab(page, "Chat").click()
+    box = page.locator("#message textarea")
+    box.fill("again with sigma_o 0.5")
+    box.press("Enter")
+    step = chat.locator("[role=button]", has_text="run_3dvar_cycle").last
+    expect(step).to_contain_text("done", timeout=WAIT_MS)
+    expect(chat.get_by_test_id("bot").last).to_contain_text("sigma_o=0.5")
+    no_problems(page)
+
+
+def test_lecture_answers_render_their_maths(page):
+    from playwright.sync_api import expect
+
+    box = page.locator("#message textarea")
+    box.fill("what is the scalar kalman gain?")
+    box.press("Enter")
+    answer = page.locator("#chat").get_by_test_id("bot").last
+    expect(answer).to_contain_text("From the lecture notes", timeout=WAIT_MS)
+    expect(answer).to_contain_text("[corpus/da_basics.md §")
+    expect(answer.locator(".katex").first).to_be_visible()            # $…$ typeset, not raw dollars
+    assert "$\\sigma" not in answer.inner_text()
+    no_problems(page)
+    screenshot(page, "ui_chat_lecture_maths.png")
+
+
+def test_a_question_sent_during_a_run_is_answered_after_it(page):
+    from playwright.sync_api import expect
+
+    chat = page.locator("#chat")
+    before = chat.get_by_test_id("user").count()
+    box = page.locator("#message textarea")
+    box.fill("run origen on lorenz 63 with 40 cycles")
+    box.press("Enter")
+    expect(chat.locator("[role=button]", has_text="run_origen_lorenz63")).to_be_visible()   # it is running
+    box.fill("why does 3D-Var with a fixed B plateau?")
+    box.press("Enter")
+    expect(box).to_have_value("")                                   # taken, not lost
+    users = chat.get_by_test_id("user")
+    expect(users).to_have_count(before + 2, timeout=WAIT_MS)
+    assert [u.inner_text() for u in users.all()[-2:]] == ["run origen on lorenz 63 with 40 cycles",
+                                                           "why does 3D-Var with a fixed B plateau?"]
+    expect(chat.get_by_test_id("bot").last).to_contain_text("From the lecture notes", timeout=WAIT_MS)
+    expect(chat).to_contain_text("ORIGEN on Lorenz-63 over 500 steps")   # the first was answered too, before
+    no_problems(page)

@@ -3,6 +3,7 @@ follow-ups, progress while a long tool runs, the tool forms, lecture search and 
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -31,9 +32,8 @@ def steps(history: list[dict], tool: str) -> list[dict]:
 
 
 def test_chat_runs_3dvar_and_returns_answer_figure_and_metrics(client, tmp_path):
-    history, box, card, metrics, downloads = client.predict(
-        "run a 3D-Var cycle with observation error 0.2", api_name="/chat")
-    assert box == ""                                            # the message box is cleared
+    history, card, metrics, downloads = client.predict("run a 3D-Var cycle with observation error 0.2",
+                                                       api_name="/chat")
     assert texts(history[0]) == "run a 3D-Var cycle with observation error 0.2"
     (step,) = steps(history, "run_3dvar_cycle")
     assert step["metadata"]["status"] == "done" and step["metadata"]["log"] == "done"
@@ -67,7 +67,7 @@ def test_followup_keeps_arguments_and_history(client):
 
 
 def test_concept_question_answers_from_the_lectures_with_citations(client):
-    history, _, card, metrics, _ = client.predict("Why does 3D-Var with a fixed B plateau?", api_name="/chat")
+    history, card, metrics, _ = client.predict("Why does 3D-Var with a fixed B plateau?", api_name="/chat")
     (step,) = steps(history, "search_lectures")
     assert "passages" in texts(step)
     answer = texts(history[-1])
@@ -93,7 +93,7 @@ def test_lab_sequence_streams_progress_and_runs_every_step(client):
 
 
 def test_tool_form_runs_without_the_llm(client):
-    status, gallery, metrics, downloads = client.predict(
+    status, gallery, metrics, downloads, *_ = client.predict(
         n_cycles=10, n_steps=100, sigma_b=0.3, sigma_o=0.2, covariance_update=True, seed=0,
         api_name="/run_origen_oscillator")
     assert status.startswith("✅") and "run_origen_oscillator" in status
@@ -105,9 +105,19 @@ def test_tool_form_runs_without_the_llm(client):
     assert "'covariance_update': True" in Path(next(d for d in downloads if d.endswith("reproduce.py"))).read_text()
 
 
+def test_tool_form_updates_the_chat_panel_and_leaves_empty_optional_fields_out(client):
+    status, gallery, metrics, downloads, card, panel_metrics, _ = client.predict(
+        n_steps=60, sigma_b=0.3, sigma_o=0.4, obs_pattern="x1", covariance_update=False, seed=1,
+        api_name="/run_3dvar_cycle")
+    assert "run_3dvar_cycle" in card and dict(panel_metrics["data"]) == dict(metrics["data"])
+    # an optional number left empty is left out (the tool's default), not sent as 0
+    status, *_ = client.predict(time_index="", model="", dataset="", api_name="/reconstruct_field")
+    assert "run `train_obs2obs` first" in status and "time_index" not in status
+
+
 def test_tool_form_refuses_bad_input_and_writes_nothing(client):
     before = _runs(client)
-    status, gallery, metrics, downloads = client.predict(
+    status, gallery, metrics, downloads, *_ = client.predict(
         n_steps=100, sigma_b=0.3, sigma_o=-1, obs_pattern="random", covariance_update=False, seed=0,
         api_name="/run_3dvar_cycle")
     assert status.startswith("⚠️")
@@ -134,6 +144,7 @@ def test_lecture_search_and_refused_upload(client, tmp_path, lecture_home):
     before = sorted(p.name for p in (lecture_home / "index").rglob("*") if p.is_file())
     status = client.predict([handle_file(str(bad))], api_name="/add_lectures")
     assert status.startswith("⚠️") and "Nothing was added" in status and "notes.md" in status
+    assert os.environ["GRADIO_TEMP_DIR"] not in status                  # the file's name, not the server's path
     assert sorted(p.name for p in (lecture_home / "index").rglob("*") if p.is_file()) == before
 
 

@@ -25,7 +25,7 @@ def test_llm_tool_call_runs_in_the_ui(tmp_path):
     with FakeOpenAI(script) as srv, running_app(tmp_path, model=llm(srv.url, tmp_path)) as url:
         endpoint = srv.url
         client = Client(url, verbose=False, download_files=str(tmp_path / "dl"))
-        history, _, card, metrics, _ = client.predict("3D-Var with the covariance update please", api_name="/chat")
+        history, card, metrics, _ = client.predict("3D-Var with the covariance update please", api_name="/chat")
         with urllib.request.urlopen(url + "config", timeout=10) as r:
             config = r.read().decode()
     step = next(m for m in history if (m.get("metadata") or {}).get("title", "").endswith("run_3dvar_cycle"))
