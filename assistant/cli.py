@@ -82,7 +82,8 @@ def cmd_tools(ns: argparse.Namespace) -> int:
         first = spec.description.split("\n\n")[0].replace("\n", " ")
         print(f"{spec.name:<26} {first}")
         for name, field in spec.args.model_fields.items():
-            print(f"    {name}={field.default!r:<12} {field.description or ''}")
+            shown = "(required)" if field.is_required() else repr(field.default)
+            print(f"    {name}={shown:<12} {field.description or ''}")
     return 0
 
 

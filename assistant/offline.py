@@ -54,8 +54,9 @@ TOOL_PATTERNS: list[tuple[str, float, str]] = [
                                  r"|satellite|dataset|\bobs\b(?!\s*(?:error|noise|std))|synthetic data|channels"
                                  r"|measurements|\bobserv(?:e|ing) (?:the )?(?:atmosphere|field|tracer)"),
     ("run_origen_oscillator", 2, r"oscillator|unit circle"),
-    ("simulate_atmosphere", 2, r"simulat|toy atmosphere|atmosphere|atmo\b|advection|budget|tracer|diffusion"
+    ("simulate_atmosphere", 2, r"simul|toy atmosphere|atmos\w*|atmo\b|atmosph\w*|advection|budget|tracer|diffusion"
                                r"|advect"),
+    ("reconstruct_field", 1.5, r"\breconstruct\w*"),
     (SEARCH, 7, r"search (?:the )?(?:lectures?|notes|slides)|look up|lecture notes say"),
 ]
 _TOOL_RES = [(tool, w, re.compile(p)) for tool, w, p in TOOL_PATTERNS]
@@ -80,6 +81,8 @@ _RUN_VERB = re.compile(r"\b(?:run|rerun|re-run|simulate|train|generate|make|crea
                        r"do (?:a|an|the|another|one more|it)|go)\b")
 _FOLLOW = re.compile(r"\b(?:again|same|now|instead|this time|rerun|re-run|repeat|redo|what about|how about|"
                      r"also|one more|then)\b|^\s*(?:and|with|without|but|using)\b")
+_THANKS = re.compile(r"^\s*(?:thanks?(?: you)?|thank u|thx|ty|cheers|great|nice|cool|perfect|awesome)\b[\s!.,]*"
+                     r"(?:(?:a lot|so much|very much)[\s!.]*)?$")
 _HELP = re.compile(r"^\s*(?:hi|hello|hey|hallo|help|good (?:morning|afternoon|evening)|what can you do|"
                    r"who are you|what are you|how do i use|usage|commands|what tools|which tools|list (?:the )?tools|"
                    r"thanks?|thank you|cheers)\b")
@@ -102,7 +105,7 @@ def _before(names: str, num: str = INT) -> str:
 
 # argument -> list of patterns; group 1 is the value
 ARG_PATTERNS: dict[str, list[str]] = {
-    "sigma_o": [_after(r"sigma[ _-]?o(?:bs)?\b|σ[ _]?o\b|σₒ|obs(?:ervation)?s?[- ](?:error|noise)(?:\s*(?:std|sigma|"
+    "sigma_o": [_after(r"sigma[ _-]?o(?:bs)?\b|σ[ _]?o\b|σₒ|obs(?:ervation)?s?[- ](?:er+o?r+|noise)(?:\s*(?:std|sigma|"
                        r"standard deviation|level))?|observational (?:error|noise)|r std")],
     "sigma_b": [_after(r"sigma[ _-]?b\b|σ[ _]?b\b|background[- ](?:error|noise)(?:\s*(?:std|sigma|standard deviation))?")],
     "rs_noise": [_after(r"(?:radiosonde|rs|sonde)[- _](?:noise|error)")],
@@ -269,6 +272,8 @@ def _sequence(core: str) -> list[Call] | None:
 def route(request: str, previous: Call | None = None) -> Route:
     """Decide the tool calls for ``request``; ``previous`` is the last non-search call of the conversation."""
     t = normalise(request)
+    if _THANKS.match(t):
+        return Route(reply=prompts.YOU_ARE_WELCOME, kind="help")
     if not t or (_HELP.search(t) and pick_tool(t) is None):
         return Route(reply=help_text(), kind="help")
     core = _POLITE.sub("", t)
@@ -362,7 +367,7 @@ def passage_answer(query: str, passages: Sequence[dict[str, Any]], n: int = 3) -
     q = _terms(query)
     lines, cites = [], []
     for p in passages[:n]:
-        sents = _sentences(p.get("text", ""))
+        sents = [x for x in _sentences(p.get("text", "")) if not x.endswith("?")]   # the notes' own questions
         if not sents:
             continue
         ranked = sorted(range(len(sents)), key=lambda i: (-len(q & _terms(sents[i])), i))
@@ -401,6 +406,7 @@ def _error_paragraph(name: str, content: str) -> str:
 
     text = re.sub(r"^Error:\s*", "", str(content)).strip()
     text = text.replace("Call it again with corrected arguments.", "").strip()   # meant for an LLM
+    text = re.sub(rf"^{re.escape(name)}:\s*", "", text)
     fix = ""
     m = re.search(r"run `(\w+)` first", text)
     if m:
@@ -447,7 +453,28 @@ def compose_answer(turn: Sequence[BaseMessage]) -> str:
             parts.append(_run_paragraph(name, args, m))
     if not parts:
         return prompts.NOTHING_TO_FOLLOW
-    return "\n\n".join(parts)
+    note = unused_note(request, [c for c in calls.values() if c[0] != SEARCH])
+    return "\n\n".join(parts + ([note] if note else []))
+
+
+def unused_note(request: str, runs: Sequence[Call]) -> str | None:
+    """Say which values of the request no run used (a tool without that argument), and which
+    tools take them, instead of dropping them silently."""
+    if not runs:
+        return None
+    used = set().union(*(set(args) for _, args in runs))
+    unused = {k: v for k, v in extract_args(request).items() if k not in used}
+    if not unused:
+        return None
+    from tools.registry import TOOLS  # noqa: PLC0415
+
+    lines = []
+    for k, v in unused.items():
+        takers = [t for t in TOOLS if k in accepted(t)]
+        where = f" (an argument of {', '.join(takers)})" if takers else ""
+        lines.append(f"{k}={_fmt(v)}{where}")
+    names = ", ".join(dict.fromkeys(name for name, _ in runs))
+    return f"Not used: {'; '.join(lines)} — {names} does not take {'it' if len(lines) == 1 else 'them'}."
 
 
 # ----------------------------------------------------------------------------- the chat model

@@ -42,6 +42,9 @@ Tools: {tools}.\
 OUTSIDE_LAB = ("That seems to be outside this lab: I found nothing about it in the lecture notes. "
                "I can run the lab's experiments and explain the course material; ask \"help\" for examples.")
 
+YOU_ARE_WELCOME = ("You're welcome. Ask for another run (\"now with the covariance update\") or about a "
+                   "lecture concept whenever you like.")
+
 NOTHING_TO_FOLLOW = ("I could not tell which experiment to run. Name it (e.g. \"run a 3D-Var cycle\", "
                      "\"run ORIGEN\", \"simulate the toy atmosphere\") or ask \"help\" for examples.")
 

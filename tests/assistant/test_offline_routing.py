@@ -140,3 +140,21 @@ def test_end_to_end_concept_question(session):
     a = session.ask("why does normalisation matter?")
     assert [t["name"] for t in a.tool_calls] == ["search_lectures"]
     assert a.citations and not a.figures
+
+
+def test_thanks_gets_a_short_reply_not_the_help_text():
+    from assistant import prompts
+
+    for text in ("thanks!", "thank you very much", "cheers"):
+        assert route(text).reply == prompts.YOU_ARE_WELCOME
+    assert route("thanks, now run 3dvar").calls == [("run_3dvar_cycle", {})]
+
+
+def test_values_no_run_can_use_are_named_in_the_answer():
+    from assistant.offline import unused_note
+
+    r = route("again with 300 steps", ("train_lorenz63_emulator", {"epochs": 50}))
+    assert r.calls == [("train_lorenz63_emulator", {"epochs": 50})]
+    note = unused_note("again with 300 steps", r.calls)
+    assert note.startswith("Not used: n_steps=300") and "run_origen_lorenz63" in note
+    assert unused_note("run 3dvar with sigma_o 0.3", [("run_3dvar_cycle", {"sigma_o": 0.3})]) is None

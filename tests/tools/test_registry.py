@@ -113,6 +113,9 @@ def test_out_of_range_numbers_are_refused_with_the_allowed_range(tool, arg, sche
     assert str(lo if lo is not None else hi) in msg
 
 
+BOOL_WORDS = {"0", "1", "true", "false", "yes", "no", "on", "off", "t", "f", "y", "n"}
+
+
 @pytest.mark.parametrize("tool", list(TOOLS))
 @settings(max_examples=15, deadline=None)
 @given(bad=st.one_of(st.text(min_size=1, max_size=8).filter(lambda s: not s.strip().lstrip("-").replace(".", "").isdigit()),
@@ -120,6 +123,8 @@ def test_out_of_range_numbers_are_refused_with_the_allowed_range(tool, arg, sche
 def test_wrong_types_are_refused_and_name_the_argument(tool, bad):
     spec = TOOLS[tool]
     for arg, field in spec.args.model_fields.items():
+        if field.annotation is bool and isinstance(bad, str) and bad.lower() in BOOL_WORDS:
+            continue   # "FALSE", "yes", "off"... are booleans (the CLI passes covariance_update=false)
         if field.annotation in (int, float, bool) or str(field.annotation) in ("int | None",):
             with pytest.raises(ToolError, match=repr(arg)):
                 validate_args(spec, {arg: bad})
@@ -158,6 +163,13 @@ def test_cli_lists_tools_as_json_schemas(tmp_path):
     schemas = json.loads(out.stdout)
     assert [s["name"] for s in schemas] == list(TOOLS)
     assert schemas[5]["parameters"]["properties"]["sigma_o"]["exclusiveMinimum"] == 0
+
+
+def test_cli_lists_tools_with_defaults_and_required_arguments(tmp_path):
+    out = _cli("tools", home=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "query=(required)" in out.stdout and "sigma_o=0.2" in out.stdout
+    assert "PydanticUndefined" not in out.stdout
 
 
 def test_cli_runs_a_tool_and_prints_json(tmp_path):
