@@ -577,7 +577,7 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
                 run_pick = gr.Dropdown(label="run", choices=[], interactive=True)
                 with gr.Row():
                     with gr.Column(scale=3):
-                        run_gallery = gr.Gallery(label="figures (click one to enlarge)", columns=2, height=760, format="png", object_fit="contain")
+                        run_gallery = figure_gallery()
                     with gr.Column(scale=2):
                         run_md = gr.Markdown(latex_delimiters=MATH)
                         run_metrics = gr.Dataframe(metrics_frame(None), label="metrics", interactive=False)
@@ -609,6 +609,12 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
     return demo
 
 
+def figure_gallery(**kwargs: Any) -> gr.Gallery:
+    """A run's figures, one per row at full width and never cropped (click one to enlarge)."""
+    return gr.Gallery(label="figures (click one to enlarge)", columns=1, height=900, format="png",
+                      object_fit="contain", preview=False, **kwargs)
+
+
 def _tool_form(spec: ToolSpec, lab_state: gr.State, ensure: Callable[[Any], LabSession],
                latest_panel: Callable[[LabSession], tuple[Any, ...]]) -> Callable[[list[Any]], None]:
     """One tab of the Tools tab: the tool's arguments as inputs, its result as outputs. Returns
@@ -624,7 +630,7 @@ def _tool_form(spec: ToolSpec, lab_state: gr.State, ensure: Callable[[Any], LabS
         button = gr.Button(f"Run {spec.name}", variant="primary")
         status = gr.Markdown(latex_delimiters=MATH)
         with gr.Row():
-            gallery = gr.Gallery(label="figures (click one to enlarge)", columns=2, height=760, format="png", object_fit="contain", scale=3)
+            gallery = figure_gallery(scale=3)
             with gr.Column(scale=2):
                 metrics = gr.Dataframe(metrics_frame(None), label="metrics", interactive=False)
                 files = gr.File(label="reproduce.py and the run record", file_count="multiple", interactive=False)
