@@ -24,6 +24,7 @@ import os
 import queue
 import re
 import secrets
+import shutil
 import threading
 import time
 import uuid
@@ -459,7 +460,9 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
                 rows.append([d.name, r.tool, key_numbers(r)])
                 names.append(d.name)
         pick = names[0] if names else None       # the newest; the dropdown shows any other
-        where = f"Runs of this browser session (workspace `sessions/{lab.id}`): {len(names)}."
+        size = sum(f.stat().st_size for d in runs for f in d.rglob("*") if f.is_file()) / 1e6
+        where = (f"Runs of this browser session (workspace `sessions/{lab.id}`): {len(names)}. "
+                 f"They take {size:.1f} MB on the server.")
         return (where, pd.DataFrame(rows, columns=RUN_HEADERS), gr.update(choices=names, value=pick),
                 *run_details(lab, pick), lab)
 
@@ -470,6 +473,16 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
         code = f"```python\n{r.code}```"
         return (f"**{r.tool}** · `{r.run_dir.name}`\n\n{r.summary}\n\nReproduce it:\n{code}",
                 [str(p) for p in r.figures], metrics_frame(r), tool_downloads(r, products=True))
+
+    def delete_run(lab: LabSession | None, name: str | None):
+        """Remove one of this session's runs (only a run the session owns, by its exact name)."""
+        lab = ensure(lab)
+        target = {d.name: d for d in lab.run_dirs()}.get(name or "")
+        if target is not None:
+            shutil.rmtree(target)
+            if lab.latest is not None and lab.latest.run_dir == target:
+                lab.latest = None
+        return runs_view(lab)
 
     def show_run(lab: LabSession | None, name: str | None):
         lab = ensure(lab)
@@ -572,7 +585,9 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
                     add_status = gr.Markdown()
             with gr.Tab("Runs", id="runs") as runs_tab:
                 runs_where = gr.Markdown()
-                refresh = gr.Button("Refresh", size="sm")
+                with gr.Row():
+                    refresh = gr.Button("Refresh", size="sm")
+                    delete_btn = gr.Button("Delete the selected run", size="sm", variant="stop")
                 runs_table = gr.Dataframe(pd.DataFrame([], columns=RUN_HEADERS), interactive=False, wrap=True)
                 run_pick = gr.Dropdown(label="run", choices=[], interactive=True)
                 with gr.Row():
@@ -601,6 +616,7 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
         query.submit(search_notes, [query, k], hits, api_name=False)
         add_btn.click(add_lectures, [uploads], add_status, api_name="add_lectures")
         refresh.click(runs_view, [lab_state], runs_outputs, api_name="runs")
+        delete_btn.click(delete_run, [lab_state, run_pick], runs_outputs, api_name="delete_run")
         runs_tab.select(runs_view, [lab_state], runs_outputs, api_name=False)
         run_pick.input(show_run, [lab_state, run_pick], [run_md, run_gallery, run_metrics, run_files, lab_state],
                        api_name=False)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -134,6 +135,24 @@ def test_runs_endpoint_lists_this_session_runs(client):
     assert row[1] == "run_3dvar_cycle" and "rmse_analysis" in row[2]
     assert pick["value"] == row[0] and [c[0] for c in pick["choices"]] == [row[0]]
     assert "'seed': 3" in details and gallery and any(d.endswith("reproduce.py") for d in downloads)
+
+
+def test_a_session_deletes_its_own_runs_only(client, ui_url, lecture_home):
+    other = Client(ui_url, verbose=False)
+    other.predict("run a 3D-Var cycle", api_name="/chat")
+    theirs = other.predict(api_name="/runs")[1]["data"][0][0]
+    client.predict("run a 3D-Var cycle with seed 5", api_name="/chat")
+    where, table, pick, *_ = client.predict(api_name="/runs")
+    mine = table["data"][0][0]
+    assert "MB on the server" in where
+    for name in (theirs, "../" + theirs, mine + "x"):                 # not one of this session's runs
+        with pytest.raises(AppError, match="not in the list of choices"):
+            client.predict(name, api_name="/delete_run")
+    assert client.predict(api_name="/runs")[1]["data"] == table["data"]
+    where, table, *_ = client.predict(mine, api_name="/delete_run")
+    assert table["data"] == [] and ": 0." in where
+    assert not list(lecture_home.glob(f"sessions/*/runs/{mine}"))
+    assert other.predict(api_name="/runs")[1]["data"][0][0] == theirs   # the other student's run is untouched
 
 
 def test_lecture_search_and_refused_upload(client, tmp_path, lecture_home):
