@@ -262,7 +262,7 @@ def _sequence(core: str) -> list[Call] | None:
     names = [name for name, _ in calls]
     if "generate_observations" in names and "train_obs2obs" in names[names.index("generate_observations"):]:
         # observations made to be trained on: the training dataset's size unless the student chose one
-        from toyda.obs2obs import TRAINING_DATASET_DEFAULTS  # noqa: PLC0415
+        from toyda.observations import TRAINING_DATASET_DEFAULTS  # noqa: PLC0415
 
         i = names.index("generate_observations")
         calls[i] = (calls[i][0], {**TRAINING_DATASET_DEFAULTS, **calls[i][1]})

@@ -36,7 +36,7 @@ class TrainArgs(ToolArgs):
 
 def _training_dataset(args: TrainArgs, ctx: RunContext):
     """The dataset to train on, and a sentence saying where it came from."""
-    from toyda.obs2obs import TRAINING_DATASET_DEFAULTS  # noqa: PLC0415
+    from toyda.observations import TRAINING_DATASET_DEFAULTS  # noqa: PLC0415
 
     if args.dataset:
         path = ctx.find("dataset", args.dataset, NPZ_NAME, "generate_observations", "dataset")

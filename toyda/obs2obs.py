@@ -36,15 +36,10 @@ import torch
 from torch import nn
 
 from toyda.metrics import correlation, rmse
-from toyda.observations import ObsDataset
+from toyda.observations import TRAINING_DATASET_DEFAULTS, ObsDataset  # noqa: F401 (re-exported)
 
 MODES = ("A", "B")
 """Dataset modes: ``"A"`` synthetic RS points anywhere from the truth, ``"B"`` stored RS only."""
-
-TRAINING_DATASET_DEFAULTS = dict(n_trajectories=8, n_snapshots=60, snapshot_every=25)
-"""``generate_dataset`` settings that give enough transitions to learn from: 8 trajectories ×
-59 transitions = 472 pairs, 0.5 time units apart (about 2 s to generate). The lecture's
-10-snapshot dataset (9 transitions) is far too small to train this network."""
 
 CHECKPOINT_FORMAT = "dalab.obs2obs/1"
 

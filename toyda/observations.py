@@ -189,6 +189,12 @@ class ObsDataset:
         return cls(**kw, traj=None if traj is None else np.asarray(traj))
 
 
+TRAINING_DATASET_DEFAULTS = dict(n_trajectories=8, n_snapshots=60, snapshot_every=25)
+"""``generate_dataset`` settings that give enough transitions to learn from: 8 trajectories ×
+59 transitions = 472 pairs, 0.5 time units apart (about 2 s to generate). The lecture's
+10-snapshot dataset (9 transitions) is far too small to train this obs-to-obs network."""
+
+
 def generate_dataset(
     cfg: AtmosphereConfig = AtmosphereConfig(),
     *,
