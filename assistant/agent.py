@@ -149,9 +149,11 @@ def build_agent(model: BaseChatModel, tools: list[StructuredTool]) -> Any:
     @after_model(can_jump_to=["model"])
     def retry_invalid_tool_calls(state: dict[str, Any], runtime: Any) -> dict[str, Any] | None:
         last = state["messages"][-1]
-        if isinstance(last, AIMessage) and last.invalid_tool_calls and not last.tool_calls:
-            return {"messages": invalid_call_replies(last), "jump_to": "model"}
-        return None
+        if not (isinstance(last, AIMessage) and last.invalid_tool_calls):
+            return None
+        if last.tool_calls:   # the valid calls still run (tools node); every call gets its reply
+            return {"messages": invalid_call_replies(last)}
+        return {"messages": invalid_call_replies(last), "jump_to": "model"}
 
     return create_agent(
         model, tools=tools, system_prompt=prompts.SYSTEM_PROMPT,

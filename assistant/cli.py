@@ -171,7 +171,12 @@ def cmd_ui(ns: argparse.Namespace) -> int:
 
     if not 0 < ns.port < 65536:
         raise UsageError(f"--port must be between 1 and 65535, got {ns.port}")
-    with socket.socket() as probe:
+    try:
+        family = socket.getaddrinfo(ns.host, ns.port, type=socket.SOCK_STREAM)[0][0]
+    except socket.gaierror:
+        raise UsageError(f"--host {ns.host!r} is not an address of this machine (e.g. 127.0.0.1, 0.0.0.0)") from None
+    with socket.socket(family) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as uvicorn does
         try:
             probe.bind((ns.host, ns.port))
         except OSError as exc:

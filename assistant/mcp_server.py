@@ -18,6 +18,7 @@ the registry's message: what is wrong and what is allowed.
 from __future__ import annotations
 
 import base64
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from tools.base import ToolError, ToolResult, Workspace
 from tools.registry import TOOLS, run_tool
 
 SERVER_NAME = "dalab"
+log = logging.getLogger("dalab.mcp")
 
 
 def list_tools() -> list[types.Tool]:
@@ -45,8 +47,6 @@ def result_content(result: ToolResult) -> list[types.TextContent | types.ImageCo
         blocks.append(types.TextContent(type="text", text=f"figure {path.name} ({path})"))
         blocks.append(types.ImageContent(type="image", mimeType="image/png",
                                          data=base64.b64encode(Path(path).read_bytes()).decode("ascii")))
-    for passage in result.passages:
-        blocks.append(types.TextContent(type="text", text=f"{passage.get('citation', '')} {passage.get('text', '')}"))
     return blocks
 
 
@@ -57,6 +57,7 @@ def call(name: str, arguments: dict[str, Any] | None, workspace: Workspace) -> t
     except ToolError as exc:
         return types.CallToolResult(content=[types.TextContent(type="text", text=f"Error: {exc}")], isError=True)
     except Exception as exc:  # a bug in a tool must not take the server down
+        log.exception("MCP call of %s failed", name)
         return types.CallToolResult(
             content=[types.TextContent(type="text", text=f"Error: {name} failed unexpectedly "
                                                           f"({type(exc).__name__}: {exc})")], isError=True)

@@ -54,7 +54,7 @@ TOOL_PATTERNS: list[tuple[str, float, str]] = [
                                  r"|satellite|dataset|\bobs\b(?!\s*(?:error|noise|std))|synthetic data|channels"
                                  r"|measurements|\bobserv(?:e|ing) (?:the )?(?:atmosphere|field|tracer)"),
     ("run_origen_oscillator", 2, r"oscillator|unit circle"),
-    ("simulate_atmosphere", 2, r"simul|toy atmosphere|atmos\w*|atmo\b|atmosph\w*|advection|budget|tracer|diffusion"
+    ("simulate_atmosphere", 2, r"simul|toy atmosphere|atmos\w*|atmo\b|advection|budget|tracer|diffusion"
                                r"|advect"),
     ("reconstruct_field", 1.5, r"\breconstruct\w*"),
     (SEARCH, 7, r"search (?:the )?(?:lectures?|notes|slides)|look up|lecture notes say"),
@@ -285,7 +285,7 @@ def route(request: str, previous: Call | None = None) -> Route:
     follow = bool(_FOLLOW.search(core))
     if tool == SEARCH:
         return Route(calls=[(SEARCH, {"query": _search_query(request, None, previous)})], kind="concept")
-    steps = _sequence(core)
+    steps = None if question_led and not _RUN_VERB.match(core) else _sequence(core)   # "what if I train, then…?"
     if steps is not None:
         return Route(calls=steps, kind="sequence")
 
@@ -474,7 +474,7 @@ def unused_note(request: str, runs: Sequence[Call]) -> str | None:
         where = f" (an argument of {', '.join(takers)})" if takers else ""
         lines.append(f"{k}={_fmt(v)}{where}")
     names = ", ".join(dict.fromkeys(name for name, _ in runs))
-    return f"Not used: {'; '.join(lines)} — {names} does not take {'it' if len(lines) == 1 else 'them'}."
+    return f"Not used: {'; '.join(lines)}. This run ({names}) has no such argument."
 
 
 # ----------------------------------------------------------------------------- the chat model

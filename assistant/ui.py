@@ -20,6 +20,7 @@ at ``/mcp/`` (``assistant.mcp_server``).
 from __future__ import annotations
 
 import inspect
+import logging
 import os
 import queue
 import re
@@ -38,7 +39,8 @@ for _key, _value in {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1",
                      "TRANSFORMERS_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False", "MPLBACKEND": "Agg"}.items():
     os.environ.setdefault(_key, _value)
 # Uploads and served copies of figures go under DALAB_HOME, not /tmp/gradio.
-os.environ.setdefault("GRADIO_TEMP_DIR", str(Path(os.environ.get("DALAB_HOME") or Path.home() / ".dalab") / "gradio_tmp"))
+os.environ.setdefault("GRADIO_TEMP_DIR",
+                      str(Path(os.environ.get("DALAB_HOME") or Path.home() / ".dalab").expanduser() / "gradio_tmp"))
 
 import gradio as gr  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -58,7 +60,10 @@ EXAMPLES = [
 ]
 METRIC_HEADERS = ["metric", "value"]
 RUN_HEADERS = ["run", "tool", "key numbers"]
+log = logging.getLogger("dalab.ui")
 POLL_S = 0.2          # how often a running event looks for news from its worker thread
+CHAT_TURNS_AT_ONCE = 32   # chat turns served (or waiting their session's turn) at once
+TOOL_RUNS_AT_ONCE = 8   # Tools-tab runs the server does at once (more wait in Gradio's queue)
 KEEP_SESSIONS = 500   # sessions kept in memory (older ones come back from disk, without the chat)
 SESSION_ID = re.compile(r"[0-9a-f]{32}")
 MATH = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
@@ -76,9 +81,11 @@ class LabSession:
     model: Any
     history: list[dict[str, Any]] = field(default_factory=list)
     latest: ToolResult | None = None
-    busy: threading.Lock = field(default_factory=threading.Lock)
     _agent: Session | None = None
     _sink: queue.Queue | None = None
+    _turns: threading.Condition = field(default_factory=threading.Condition)
+    _next_ticket: int = 0
+    _serving: int = 0
 
     @classmethod
     def new(cls, home: Path, model: Any) -> LabSession:
@@ -86,7 +93,7 @@ class LabSession:
 
     @classmethod
     def at(cls, home: Path, sid: str, model: Any) -> LabSession:
-        return cls(id=sid, workspace=Workspace(Path(home) / "sessions" / sid), model=model)
+        return cls(id=sid, workspace=Workspace(Path(home) / "sessions" / sid, confined=True), model=model)
 
     @property
     def agent(self) -> Session:
@@ -102,6 +109,36 @@ class LabSession:
 
     def run_dirs(self) -> list[Path]:
         return self.workspace.run_dirs()
+
+    def run(self, name: str | None) -> Path | None:
+        """This session's run folder called exactly ``name`` (never a path elsewhere), or None."""
+        return {d.name: d for d in self.run_dirs()}.get(name or "")
+
+    # Turns run one at a time, in the order they were sent (tickets), each in a worker thread.
+    def ticket(self) -> int:
+        with self._turns:
+            self._next_ticket += 1
+            return self._next_ticket - 1
+
+    def my_turn(self, ticket: int) -> bool:
+        with self._turns:
+            return self._serving == ticket
+
+    @property
+    def busy(self) -> bool:
+        with self._turns:
+            return self._serving != self._next_ticket
+
+    def end_turn(self) -> None:
+        with self._turns:
+            self._serving += 1
+            self._turns.notify_all()
+
+    def reset(self) -> None:
+        """Forget the transcript and the conversation (the workspace's runs stay)."""
+        self.history = []
+        if self._agent is not None:
+            self._agent.reset()
 
 
 class SessionRegistry:
@@ -121,36 +158,49 @@ class SessionRegistry:
         """The session ``sid`` names, or a new one when it is unknown or malformed."""
         if not isinstance(sid, str) or not SESSION_ID.fullmatch(sid):
             return self.new()
-        with self._lock:
+        with self._lock:                               # one object per session, even for two reloading tabs
             lab = self._sessions.pop(sid, None)
             if lab is not None:
                 self._sessions[sid] = lab          # most recently used last
                 return lab
-        if (self.home / "sessions" / sid).is_dir():
-            lab = LabSession.at(self.home, sid, self.model)
-            runs = [r for r in map(load_result, reversed(lab.run_dirs())) if r is not None]
-            lab.latest = next((r for r in runs if r.tool != "search_lectures"), None)
-            lab.history = [{"role": "assistant", "content": f"Welcome back. Your {len(runs)} earlier run(s) are in "
-                                                            "the Runs tab; this conversation starts afresh."}]
-            return self._add(lab)
+            if (self.home / "sessions" / sid).is_dir():
+                lab = LabSession.at(self.home, sid, self.model)
+                runs = [r for r in map(load_result, reversed(lab.run_dirs())) if r is not None]
+                lab.latest = next((r for r in runs if r.tool != "search_lectures"), None)
+                lab.history = [{"role": "assistant", "content": f"Welcome back. Your {len(runs)} earlier run(s) are "
+                                                                "in the Runs tab; this conversation starts afresh."}]
+                self._sessions[sid] = lab
+                self._evict()
+                return lab
         return self.new()
 
     def _add(self, lab: LabSession) -> LabSession:
         with self._lock:
             self._sessions[lab.id] = lab
-            while len(self._sessions) > self.keep:
-                self._sessions.pop(next(iter(self._sessions)))
+            self._evict()
         return lab
+
+    def _evict(self) -> None:
+        """Forget the least recently used idle sessions beyond ``keep`` (their runs stay on disk)."""
+        for sid in [s for s, lab in self._sessions.items() if not lab.busy][:max(0, len(self._sessions) - self.keep)]:
+            del self._sessions[sid]
 
 
 def browser_secret(home: Path) -> str:
     """A per-installation key for the browser-stored session id (kept in DALAB_HOME)."""
     path = Path(home) / "ui_secret"
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    secret = path.read_text().strip()
+    if len(secret) < 32:
+        raise RuntimeError(f"{path} is damaged (too short): delete it and start again")
+    return secret
 
 
 def in_background(work: Callable[[queue.Queue], None], sink: queue.Queue) -> None:
@@ -250,6 +300,7 @@ class TurnView:
         self.results: list[ToolResult] = []
 
     def tool_start(self, name: str, args: dict[str, Any]) -> None:
+        self.answer_at = None          # text streamed before a tool call is not the final answer
         self.history.append({"role": "assistant", "content": step_body(args),
                              "metadata": {"title": f"tool · {name}", "status": "pending", "log": "running",
                                           "id": f"step-{len(self.history)}"}})
@@ -299,15 +350,19 @@ class TurnView:
 def chat_turn(lab: LabSession, message: str, on_wait: Callable[[], None] = lambda: None) -> Iterator[None]:
     """Run one message through the agent in a worker thread; yields whenever the transcript changed.
 
-    A message sent while the session's previous turn still runs waits for it (``on_wait`` is told),
-    so the transcript stays in order and nothing the student sent is lost."""
+    A message sent while the session's previous turn still runs waits for it, in the order sent
+    (``on_wait`` is told), so the transcript stays in order and nothing the student sent is lost.
+    The turn ends when its worker ends, even if the page stops listening (closed or cancelled)."""
     message = (message or "").strip()
     if not message:
         return
-    if not lab.busy.acquire(blocking=False):
-        on_wait()
-        lab.busy.acquire()
+    ticket = lab.ticket()
+    started = False
     try:
+        if not lab.my_turn(ticket):
+            on_wait()
+            while not lab.my_turn(ticket):
+                time.sleep(POLL_S)       # polling: a waiting page holds no lock
         lab.history.append({"role": "user", "content": message})
         view = TurnView(lab.history)
         yield
@@ -315,10 +370,15 @@ def chat_turn(lab: LabSession, message: str, on_wait: Callable[[], None] = lambd
         lab._sink = sink
 
         def work(out: queue.Queue) -> None:
-            for event in lab.agent.stream(message):
-                out.put(("event", event))
+            try:
+                for event in lab.agent.stream(message):
+                    out.put(("event", event))
+            finally:
+                lab._sink = None
+                lab.end_turn()
 
         in_background(work, sink)
+        started = True
         done = False
         while not done:
             items, done = drain(sink)
@@ -330,9 +390,18 @@ def chat_turn(lab: LabSession, message: str, on_wait: Callable[[], None] = lambd
             if items:
                 yield
     finally:
-        lab._sink = None
-        lab.busy.release()
+        if not started:
+            if lab.my_turn(ticket):
+                lab.end_turn()
+            else:                        # left the queue before its turn: pass the turn on when it comes
+                threading.Thread(target=_skip_turn, args=(lab, ticket), daemon=True).start()
     yield
+
+
+def _skip_turn(lab: LabSession, ticket: int) -> None:
+    while not lab.my_turn(ticket):
+        time.sleep(POLL_S)
+    lab.end_turn()
 
 
 def apply(view: TurnView, item: tuple[Any, ...]) -> None:
@@ -341,6 +410,8 @@ def apply(view: TurnView, item: tuple[Any, ...]) -> None:
         view.progress(item[1], item[2])
     elif kind == "error":
         exc = item[1]
+        if not isinstance(exc, AgentError):
+            log.error("a chat turn failed", exc_info=exc)
         view.fail(str(exc) if isinstance(exc, AgentError) else f"the assistant failed ({type(exc).__name__}: {exc})")
     elif kind == "event":
         ev = item[1]
@@ -414,6 +485,8 @@ def run_form_tool(lab: LabSession, name: str, args: dict[str, Any]) -> Iterator[
                 yield f"⏳ **{name}** {progress_bar(item[1], item[2])}", None
             elif item[0] == "error":
                 exc = item[1]
+                if not isinstance(exc, ToolError):
+                    log.error("%s failed", name, exc_info=exc)
                 text = str(exc) if isinstance(exc, ToolError) else f"{name} failed unexpectedly ({type(exc).__name__}: {exc})"
                 yield f"⚠️ **{name}** could not run: {text}", None
                 return
@@ -461,13 +534,14 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
                 names.append(d.name)
         pick = names[0] if names else None       # the newest; the dropdown shows any other
         size = sum(f.stat().st_size for d in runs for f in d.rglob("*") if f.is_file()) / 1e6
-        where = (f"Runs of this browser session (workspace `sessions/{lab.id}`): {len(names)}. "
+        where = (f"Runs of this browser session (workspace `sessions/{lab.id[:8]}…`): {len(names)}. "
                  f"They take {size:.1f} MB on the server.")
         return (where, pd.DataFrame(rows, columns=RUN_HEADERS), gr.update(choices=names, value=pick),
                 *run_details(lab, pick), lab)
 
     def run_details(lab: LabSession, name: str | None) -> tuple[str, list[str], pd.DataFrame, list[str]]:
-        r = load_result(lab.workspace.runs / name) if name else None
+        run = lab.run(name)
+        r = load_result(run) if run is not None else None
         if r is None:
             return "_Pick a run._", [], metrics_frame(None), []
         code = f"```python\n{r.code}```"
@@ -477,7 +551,7 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
     def delete_run(lab: LabSession | None, name: str | None):
         """Remove one of this session's runs (only a run the session owns, by its exact name)."""
         lab = ensure(lab)
-        target = {d.name: d for d in lab.run_dirs()}.get(name or "")
+        target = lab.run(name)
         if target is not None:
             shutil.rmtree(target)
             if lab.latest is not None and lab.latest.run_dir == target:
@@ -511,9 +585,10 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
 
     def clear(lab: LabSession | None):
         lab = ensure(lab)
-        lab.history = []
-        if lab._agent is not None:
-            lab._agent.reset()
+        if lab.busy:
+            gr.Warning("Wait for the current answer to finish, then start a new conversation.")
+            return list(lab.history), *latest_panel(lab), lab
+        lab.reset()
         return [], *latest_panel(lab), lab
 
     # ---- lectures
@@ -540,7 +615,8 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
         return (f"✅ Added {', '.join(p.name for p in paths)}. The index now holds {info.n_chunks} passages from "
                 f"{info.n_sources} files ({info.n_user_files} added by users).")
 
-    with gr.Blocks(title="dalab", fill_width=True) as demo:
+    # Gradio's copies of served files older than a day are removed every hour.
+    with gr.Blocks(title="dalab", fill_width=True, delete_cache=(3600, 86400)) as demo:
         lab_state = gr.State(None)
         browser_sid = gr.BrowserState(None, storage_key="dalab-session", secret=browser_secret(home))
         gr.Markdown(f"## {TITLE}\nAnswering: **{model_name}** · tools run in your own workspace; "
@@ -603,10 +679,10 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
         chat_outputs = [chatbot, latest_md, latest_metrics, latest_files, lab_state]
         runs_outputs = [runs_where, runs_table, run_pick, run_md, run_gallery, run_metrics, run_files, lab_state]
         # A message sent while a turn runs is taken at once and answered after it (see chat_turn).
-        for trigger in (box.submit, send.click):
+        for trigger, api in ((box.submit, False), (send.click, "chat")):
             (trigger(take, [box], [box, sent], queue=False, api_name=False, trigger_mode="multiple")
              .then(respond, [sent, lab_state], chat_outputs, show_progress="minimal", trigger_mode="multiple",
-                   api_name="chat" if trigger == send.click else False)
+                   concurrency_limit=CHAT_TURNS_AT_ONCE, concurrency_id="chat", api_name=api)
              .then(runs_view, [lab_state], runs_outputs, api_name=False, trigger_mode="multiple"))
         for trigger in (clear_btn.click, chatbot.clear):
             trigger(clear, [lab_state], [chatbot, latest_md, latest_metrics, latest_files, lab_state], api_name=False)
@@ -668,7 +744,7 @@ def _tool_form(spec: ToolSpec, lab_state: gr.State, ensure: Callable[[Any], LabS
         + [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names])
     def connect(panel: list[Any]) -> None:
         button.click(run, [lab_state, *inputs], [status, gallery, metrics, files, *panel, lab_state],
-                     api_name=spec.name)
+                     api_name=spec.name, concurrency_limit=TOOL_RUNS_AT_ONCE, concurrency_id="tool-forms")
 
     return connect
 
@@ -704,14 +780,17 @@ def create_app(settings: Settings | None = None, model: Any = None, mcp: bool = 
             await manager.handle_request(scope, receive, send)
 
         app.mount("/mcp", mcp_endpoint)
-    gr.mount_gradio_app(app, demo, path="/", allowed_paths=[str(settings.home)], footer_links=["api"])
+    home = Path(settings.home)
+    (home / "sessions").mkdir(parents=True, exist_ok=True)
+    gr.mount_gradio_app(app, demo, path="/", allowed_paths=[str(home / "sessions")],
+                        blocked_paths=[str(home / "ui_secret")], footer_links=["api"], max_file_size="20mb")
     return app
 
 
 def share_cores() -> None:
-    """One torch thread per request on small machines: sessions run tools side by side, and
-    torch's spinning worker threads slow everything down when the cores are already busy
-    (STACK.md: a 10 ms query took 500 ms with 2 threads on 2 busy cores)."""
+    """Few torch threads for the whole server (half the cores, 1 on a 2-core machine): sessions run
+    tools side by side, and torch's spinning worker threads slow everything down when the cores
+    are already busy (STACK.md: a 10 ms query took 500 ms with 2 threads on 2 busy cores)."""
     import torch  # noqa: PLC0415
 
     torch.set_num_threads(max(1, min(4, (os.cpu_count() or 1) // 2)))
@@ -741,5 +820,8 @@ def serve(host: str = "127.0.0.1", port: int = 7860, mcp: bool = False) -> None:
     app = create_app(settings, mcp=mcp)
     warm_up(Path(settings.home))
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    if host in ("0.0.0.0", "::"):
+        print(f"dalab: serving on every network interface ({host}): anyone who can reach this machine can "
+              "use the app" + (" and run tools over MCP" if mcp else "") + "; there is no login.", flush=True)
     print(f"dalab UI: http://{shown}:{port}/" + (f"   MCP: http://{shown}:{port}/mcp/" if mcp else ""), flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")

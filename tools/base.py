@@ -79,6 +79,9 @@ class Workspace:
     """
 
     root: Path
+    confined: bool = False
+    """True for the UI's sessions: earlier products are looked up only inside ``root`` (no
+    absolute paths, no ``..``), so one session cannot read another's datasets or models."""
 
     @property
     def runs(self) -> Path:
@@ -104,9 +107,16 @@ class Workspace:
         Raises ToolError naming the tool to run first when there is none.
         """
         if name:
-            for candidate in (Path(name), self.runs / name / filename, self.runs / name):
+            candidates = [Path(name), self.runs / name / filename, self.runs / name]
+            if self.confined:
+                inside = self.root.resolve()
+                candidates = [c for c in candidates[1:] if c.resolve().is_relative_to(inside)]
+            for candidate in candidates:
                 if candidate.is_file():
                     return candidate.resolve()
+            if self.confined:
+                raise ToolError(f"no {what} called {name!r} among your runs: give the name of one of your runs "
+                                f"that holds a {filename} (see the Runs tab), or leave it out to use the latest one")
             raise ToolError(
                 f"no {what} called {name!r}: give the path of a {filename} file or the name of a run "
                 f"folder in {self.runs} that holds one, or leave it out to use the latest one"

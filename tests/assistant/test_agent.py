@@ -174,6 +174,17 @@ def test_http_tool_call_with_invalid_json_goes_back_to_the_model(tmp_path):
     assert len(failed) == 1 and "not valid JSON" in failed[0].error   # the UI shows the failed step
 
 
+def test_http_valid_and_invalid_calls_in_one_reply_both_get_answers(tmp_path):
+    both = {"tool_calls": tool_call("run_3dvar_cycle", {"sigma_o": 0.3}, "good")["tool_calls"]
+            + tool_call("run_origen_oscillator", "n_cycles=5", "bad")["tool_calls"]}
+    with FakeOpenAI([both, text("One ran, one was malformed.")]) as srv:
+        a = openai_session(srv.url, tmp_path).ask("run both")
+    assert a.answer == "One ran, one was malformed." and len(a.results) == 1
+    replies = {m["tool_call_id"]: m["content"] for m in tool_messages(srv.requests[1])}
+    assert set(replies) == {"good", "bad"}                       # every call the API knows has its reply
+    assert "analysis RMSE" in replies["good"] and "not valid JSON" in replies["bad"]
+
+
 def test_http_call_limit_ends_a_runaway_loop(tmp_path):
     with FakeOpenAI([tool_call("run_3dvar_cycle", {"n_steps": 20})]) as srv:   # calls tools forever
         a = openai_session(srv.url, tmp_path).ask("loop")

@@ -34,11 +34,13 @@ def test_ten_sessions_at_once_are_isolated(ui_url, lecture_home, tmp_path):
         (run,) = out["runs"]                                    # exactly one run: its own
         assert run[1] == "run_3dvar_cycle"
         assert f"'seed': {i}" in out["details"] and f"'sigma_o': {sigma_o(i)}" in out["details"]
-        workspaces.add(re.search(r"sessions/(\w+)", out["where"]).group(1))
+        (folder,) = lecture_home.glob(f"sessions/*/runs/{run[0]}")       # the run is in one session's folder
+        workspaces.add(folder.parent.parent)
+        assert re.search(r": (\d+)\.", out["where"]).group(1) == "1"
+        assert f"sessions/{folder.parent.parent.name[:8]}…" in out["where"]
     assert len(workspaces) == N_STUDENTS
     # on disk: one folder per session, each holding only that session's run
-    for sid in workspaces:
-        runs = [p for p in (lecture_home / "sessions" / sid / "runs").iterdir() if not p.name.startswith(".")]
-        assert len(runs) == 1
+    for ws in workspaces:
+        assert len([p for p in (ws / "runs").iterdir() if not p.name.startswith(".")]) == 1
     # different observation errors gave different answers (no shared state between the sessions)
     assert len({out["metrics"]["rmse_analysis"] for out in outcomes}) == N_STUDENTS

@@ -1,9 +1,10 @@
 """The web UI in a real browser (Debian's chromium driven by Playwright), on the real app with the
 offline model: a chat turn that runs 3D-Var (tool step, inline figure, answer, metrics, latest-run
-card), a tool run from the Tools tab, and the Runs tab of the same browser session.
+card), a tool run from the Tools tab, the Runs tab of the same browser session, a page reload
+that keeps the session, typeset maths in lecture answers and a question queued behind a run.
 
-The three tests share one page (one Gradio session), in order, so the Runs tab can be checked
-against the runs the first two made. Screenshots go to ``$DALAB_ARTIFACTS`` or ``artifacts/``.
+The tests share one page (one Gradio session) and run in order: later ones check what the
+earlier ones made. Screenshots go to ``$DALAB_ARTIFACTS`` or ``artifacts/``.
 Needs ``/usr/bin/chromium``: ``make browser`` installs it (Playwright's own download does not work
 here).
 """
@@ -257,17 +258,25 @@ def test_a_question_sent_during_a_run_is_answered_after_it(page):
 
     chat = page.locator("#chat")
     before = chat.get_by_test_id("user").count()
+    l63_steps = chat.locator("[role=button]", has_text="run_origen_lorenz63")
+    steps_before = l63_steps.count()
     box = page.locator("#message textarea")
-    box.fill("run origen on lorenz 63 with 40 cycles")
+    # long enough (a few seconds) that the second question surely arrives while it runs
+    first_q = "run origen on lorenz 63 with 5000 steps and 100 cycles"
+    box.fill(first_q)
     box.press("Enter")
-    expect(chat.locator("[role=button]", has_text="run_origen_lorenz63")).to_be_visible()   # it is running
+    expect(l63_steps).to_have_count(steps_before + 1)               # its step started
     box.fill("why does 3D-Var with a fixed B plateau?")
     box.press("Enter")
     expect(box).to_have_value("")                                   # taken, not lost
+    expect(page.get_by_text("Your question is queued")).to_be_visible()
+    assert "over 5000 steps" not in chat.inner_text()               # ... while the first was still running
     users = chat.get_by_test_id("user")
     expect(users).to_have_count(before + 2, timeout=WAIT_MS)
-    assert [u.inner_text() for u in users.all()[-2:]] == ["run origen on lorenz 63 with 40 cycles",
+    assert [u.inner_text() for u in users.all()[-2:]] == [first_q,
                                                            "why does 3D-Var with a fixed B plateau?"]
     expect(chat.get_by_test_id("bot").last).to_contain_text("From the lecture notes", timeout=WAIT_MS)
-    expect(chat).to_contain_text("ORIGEN on Lorenz-63 over 500 steps")   # the first was answered too, before
+    text = chat.inner_text()
+    first = text.index("ORIGEN on Lorenz-63 over 5000 steps")
+    assert first < text.index("From the lecture notes", first)       # answered in the order sent
     no_problems(page)

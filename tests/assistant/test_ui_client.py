@@ -11,6 +11,8 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
+from toyda.observations import TRAINING_DATASET_DEFAULTS
+
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -85,7 +87,8 @@ def test_lab_sequence_streams_progress_and_runs_every_step(client):
         (step,) = steps(final, tool)
         assert step["metadata"]["status"] == "done", tool
     assert "epochs=3" in texts(steps(final, "train_obs2obs")[0])
-    assert "n_trajectories=8" in texts(steps(final, "generate_observations")[0])  # enough data to train on
+    made = texts(steps(final, "generate_observations")[0])                         # enough data to train on
+    assert all(f"{k}={v}" in made for k, v in TRAINING_DATASET_DEFAULTS.items())
     # while training ran, its step was pending and showed the progress bar with the epoch
     running = [texts(s) for h in updates for s in steps(h, "train_obs2obs") if s["metadata"]["status"] == "pending"]
     assert any("█" in t and "epoch" in t for t in running), running[-3:]
@@ -130,7 +133,7 @@ def test_tool_form_refuses_bad_input_and_writes_nothing(client):
 def test_runs_endpoint_lists_this_session_runs(client):
     client.predict("run a 3D-Var cycle with seed 3", api_name="/chat")
     where, table, pick, details, gallery, metrics, downloads = client.predict(api_name="/runs")
-    assert "1" in where.split(":")[-1]
+    assert re.search(r": (\d+)\.", where).group(1) == "1"
     (row,) = table["data"]
     assert row[1] == "run_3dvar_cycle" and "rmse_analysis" in row[2]
     assert pick["value"] == row[0] and [c[0] for c in pick["choices"]] == [row[0]]

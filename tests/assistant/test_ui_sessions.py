@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from assistant.offline import OfflineChatModel
 from assistant.ui import SessionRegistry, browser_secret
+from tools.base import Workspace
 from tools.registry import run_tool
 
 
@@ -37,10 +38,62 @@ def test_memory_is_bounded(tmp_path):
     registry = SessionRegistry(tmp_path, OfflineChatModel(), keep=3)
     labs = [registry.new() for _ in range(5)]
     assert registry.restore(labs[-1].id) is labs[-1]
-    assert registry.restore(labs[0].id) is not labs[0]          # evicted (and had no folder on disk)
+    fresh = registry.restore(labs[0].id)                         # evicted (and had no folder on disk)
+    assert fresh is not labs[0] and fresh.id != labs[0].id
+    assert len(registry._sessions) <= 3
 
 
 def test_the_browser_secret_is_stable_and_private(tmp_path):
     first = browser_secret(tmp_path)
     assert browser_secret(tmp_path) == first and len(first) == 64
     assert (tmp_path / "ui_secret").stat().st_mode & 0o077 == 0
+
+
+def test_run_names_only_reach_the_sessions_own_runs(tmp_path):
+    registry = SessionRegistry(tmp_path, OfflineChatModel())
+    mine, theirs = registry.new(), registry.new()
+    own = run_tool("run_3dvar_cycle", {"n_steps": 30}, workspace=mine.workspace)
+    other = run_tool("run_3dvar_cycle", {"n_steps": 30}, workspace=theirs.workspace)
+    assert mine.run(own.run_dir.name) == own.run_dir
+    for name in (other.run_dir.name, f"../../{theirs.id}/runs/{other.run_dir.name}", str(other.run_dir), "", None):
+        assert mine.run(name) is None
+
+
+def test_a_session_cannot_load_another_sessions_products_by_path(tmp_path):
+    from tools.base import ToolError
+
+    registry = SessionRegistry(tmp_path, OfflineChatModel())
+    mine, theirs = registry.new(), registry.new()
+    data = run_tool("run_origen_lorenz63", {"n_steps": 50, "n_cycles": 2}, workspace=theirs.workspace)
+    npz = next(p for p in data.files if p.suffix == ".npz")
+    for name in (str(npz), f"../../{theirs.id}/runs/{data.run_dir.name}"):
+        try:
+            run_tool("train_lorenz63_emulator", {"reconstruction": name}, workspace=mine.workspace)
+        except ToolError as exc:
+            assert "among your runs" in str(exc) and str(mine.workspace.runs) not in str(exc)   # no server path
+        else:
+            raise AssertionError(f"{name} reached another session's dataset")
+    assert mine.workspace.confined and not Workspace(tmp_path).confined     # the CLI keeps paths
+
+
+def test_turns_are_served_in_the_order_they_were_sent(tmp_path):
+    import threading
+    import time
+
+    lab = SessionRegistry(tmp_path, OfflineChatModel()).new()
+    order: list[int] = []
+    tickets = [lab.ticket() for _ in range(4)]
+
+    def turn(t: int) -> None:
+        while not lab.my_turn(t):
+            time.sleep(0.001)
+        order.append(t)
+        lab.end_turn()
+
+    threads = [threading.Thread(target=turn, args=(t,)) for t in reversed(tickets)]   # started in reverse
+    for th in threads:
+        th.start()
+    assert lab.busy
+    for th in threads:
+        th.join(5)
+    assert order == tickets and not lab.busy
