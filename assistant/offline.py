@@ -289,9 +289,12 @@ def route(request: str, previous: Call | None = None) -> Route:
     if steps is not None:
         return Route(calls=steps, kind="sequence")
 
+    # a question that only describes an experiment ("why does the covariance update converge?")
+    # asks for an explanation, not a run
+    describes = question_led and not run_verb and set(args) <= _DESCRIPTIVE
     # a follow-up of the previous run: same tool, previous arguments updated
     if previous is not None and (tool is None or tool == previous[0]) and (follow or args) and not (
-            question_led and not args and not run_verb):
+            question_led and not run_verb and (not args or describes) and not follow):
         name = previous[0]
         new = {k: v for k, v in args.items() if k in accepted(name)}
         if new or follow or tool == name:
@@ -303,7 +306,7 @@ def route(request: str, previous: Call | None = None) -> Route:
 
     if tool is not None:
         wants_run = run_verb or (not question_led and not explain) or (bool(args) and not _only_concept(core))
-        if question_led and not run_verb and set(args) <= _DESCRIPTIVE:
+        if describes:
             wants_run = False   # "why does 3D-Var with a fixed B plateau?" describes, it does not ask for a run
         if wants_run:
             carried = {}
