@@ -299,7 +299,8 @@ def route(request: str, previous: Call | None = None) -> Route:
         new = {k: v for k, v in args.items() if k in accepted(name)}
         if new or follow or tool == name:
             calls: list[Call] = [(name, {**previous[1], **new})]
-            if explain and not question_led or (question_led and explain and args):
+            asks_why = bool(_EXPLAIN.search(re.sub(r"\b(?:what|how) about\b", "", core)))   # "what about…" reruns
+            if asks_why and (not question_led or args):
                 calls.append((SEARCH, {"query": _search_query(request, name, previous)}))
                 return Route(calls=calls, kind="run+concept")
             return Route(calls=calls, kind="run")
