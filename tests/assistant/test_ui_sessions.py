@@ -4,7 +4,7 @@ server restart); unknown or malformed ids get a fresh session, never someone els
 from __future__ import annotations
 
 from assistant.offline import OfflineChatModel
-from assistant.ui import SessionRegistry, browser_secret
+from assistant.sessions import SessionRegistry, browser_secret
 from tools.base import Workspace
 from tools.registry import run_tool
 
