@@ -218,7 +218,7 @@ def progress_bar(fraction: float, message: str, width: int = 20) -> str:
 def step_body(args: dict[str, Any], result: ToolResult | None = None, error: str | None = None) -> str:
     body = f"**arguments:** `{args_text(args)}`"
     if error is not None:
-        return body + f"\n\n⚠️ {error.removeprefix('Error: ')}"
+        return body + f"\n\n**Failed:** {error.removeprefix('Error: ')}"
     if result is None:
         return body
     if result.passages:
@@ -295,7 +295,7 @@ class TurnView:
             self.history[i]["metadata"].update(status="done", log="stopped",
                                                duration=round(time.perf_counter() - start, 2))
         self.pending = []
-        self.history.append({"role": "assistant", "content": f"⚠️ {message}"})
+        self.history.append({"role": "assistant", "content": f"**Error:** {message}"})
 
 
 def chat_turn(lab: LabSession, message: str, on_wait: Callable[[], None] = lambda: None) -> Iterator[None]:

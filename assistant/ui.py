@@ -144,26 +144,26 @@ def run_form_tool(lab: LabSession, name: str, args: dict[str, Any]) -> Iterator[
 
     start = time.perf_counter()
     in_background(work, sink)
-    yield f"⏳ running **{name}** (`{args_text(args)}`)", None
+    yield f"Running **{name}** (`{args_text(args)}`)…", None
     done = False
     while not done:
         items, done = drain(sink)
         for item in items:
             if item[0] == "progress":
-                yield f"⏳ **{name}** {progress_bar(item[1], item[2])}", None
+                yield f"Running **{name}** {progress_bar(item[1], item[2])}", None
             elif item[0] == "error":
                 exc = item[1]
                 if not isinstance(exc, ToolError):
                     log.error("%s failed", name, exc_info=exc)
                 text = str(exc) if isinstance(exc, ToolError) else f"{name} failed unexpectedly ({type(exc).__name__}: {exc})"
-                yield f"⚠️ **{name}** could not run: {text}", None
+                yield f"**Error:** {name} could not run: {text}", None
                 return
     result = box["result"]
     where = ""
     if TOOLS[name].records:
         lab.latest = result
         where = f" · `{result.run_dir.name}`"
-    yield f"✅ **{name}** in {time.perf_counter() - start:.1f} s{where}\n\n{result.summary}", result
+    yield f"**Done:** {name} in {time.perf_counter() - start:.1f} s{where}\n\n{result.summary}", result
 
 
 # ----------------------------------------------------------------------------- the app
@@ -264,7 +264,7 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
         try:
             result = run_tool("search_lectures", {"query": query or "", "k": int(k or 4)})
         except ToolError as exc:
-            return f"⚠️ {exc}"
+            return f"**Error:** {exc}"
         if not result.passages:
             return f"No lecture passage matches {query!r}."
         return "\n\n---\n\n".join(f"**{p['citation']}** · score {p['score']:.2f}\n\n{p['text']}" for p in result.passages)
@@ -279,8 +279,8 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
             text = str(exc)
             for p in paths:
                 text = text.replace(str(p), p.name)
-            return f"⚠️ {text}"
-        return (f"✅ Added {', '.join(p.name for p in paths)}. The index now holds {info.n_chunks} passages from "
+            return f"**Error:** {text}"
+        return (f"**Done:** added {', '.join(p.name for p in paths)}. The index now holds {info.n_chunks} passages from "
                 f"{info.n_sources} files ({info.n_user_files} added by users).")
 
     # Gradio's copies of served files older than a day are removed every hour.

@@ -100,7 +100,7 @@ def test_tool_form_runs_without_the_llm(client):
     status, gallery, metrics, downloads, *_ = client.predict(
         n_cycles=10, n_steps=100, sigma_b=0.3, sigma_o=0.2, covariance_update=True, seed=0,
         api_name="/run_origen_oscillator")
-    assert status.startswith("✅") and "run_origen_oscillator" in status
+    assert status.startswith("**Done:**") and "run_origen_oscillator" in status
     assert len(gallery) == 4 and all(Path(g["image"]).read_bytes()[:8] == PNG for g in gallery)
     table = {k: float(v) for k, v in metrics["data"]}
     # the covariance update beats fixed B after 10 cycles, and both improve on the first cycle
@@ -124,7 +124,7 @@ def test_tool_form_refuses_bad_input_and_writes_nothing(client):
     status, gallery, metrics, downloads, *_ = client.predict(
         n_steps=100, sigma_b=0.3, sigma_o=-1, obs_pattern="random", covariance_update=False, seed=0,
         api_name="/run_3dvar_cycle")
-    assert status.startswith("⚠️")
+    assert status.startswith("**Error:**")
     assert "sigma_o" in status and "must be a number > 0 and <= 10" in status
     assert gallery == [] and metrics["data"] == [] and downloads in (None, [])
     assert _runs(client) == before
@@ -165,7 +165,7 @@ def test_lecture_search_and_refused_upload(client, tmp_path, lecture_home):
     bad.write_bytes(b"\x00\x01\x02 binary \xff\xfe" * 50)
     before = sorted(p.name for p in (lecture_home / "index").rglob("*") if p.is_file())
     status = client.predict([handle_file(str(bad))], api_name="/add_lectures")
-    assert status.startswith("⚠️") and "Nothing was added" in status and "notes.md" in status
+    assert status.startswith("**Error:**") and "Nothing was added" in status and "notes.md" in status
     assert os.environ["GRADIO_TEMP_DIR"] not in status                  # the file's name, not the server's path
     assert sorted(p.name for p in (lecture_home / "index").rglob("*") if p.is_file()) == before
 

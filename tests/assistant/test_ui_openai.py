@@ -43,5 +43,5 @@ def test_unreachable_endpoint_is_explained_in_the_chat(tmp_path):
         client = Client(url, verbose=False)
         history, *_ = client.predict("run a 3D-Var cycle", api_name="/chat")
     reply = history[-1]["content"][0]["text"]
-    assert reply.startswith("⚠️") and "OPENAI_BASE_URL" in reply and "127.0.0.1" in reply
+    assert reply.startswith("**Error:**") and "OPENAI_BASE_URL" in reply and "127.0.0.1" in reply
 
