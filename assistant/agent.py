@@ -75,8 +75,17 @@ class Event:
 
 # ----------------------------------------------------------------------------- tools
 
+RETRY_HINT = "Call it again with corrected arguments."
+"""Appended for the model to tool errors about arguments; people are shown the error without it."""
+
+
 def _validation_message(spec: ToolSpec, exc: ValidationError) -> str:
-    return f"Error: {validation_message(spec, exc)}\nCall it again with corrected arguments."
+    return f"Error: {validation_message(spec, exc)}\n{RETRY_HINT}"
+
+
+def for_people(error: str) -> str:
+    """A tool error as a person reads it: without the "Error:" prefix and the hint meant for the model."""
+    return error.removeprefix("Error: ").replace(RETRY_HINT, "").strip()
 
 
 def make_tool(spec: ToolSpec, workspace: Workspace, progress: Progress | None = None) -> StructuredTool:

@@ -408,8 +408,9 @@ def _run_paragraph(name: str, call_args: dict[str, Any], msg: ToolMessage) -> st
 def _error_paragraph(name: str, content: str) -> str:
     from assistant.prompts import PREREQUISITES  # noqa: PLC0415
 
-    text = re.sub(r"^Error:\s*", "", str(content)).strip()
-    text = text.replace("Call it again with corrected arguments.", "").strip()   # meant for an LLM
+    from assistant.agent import for_people  # noqa: PLC0415
+
+    text = for_people(str(content))
     text = re.sub(rf"^{re.escape(name)}:\s*", "", text)
     fix = ""
     m = re.search(r"run `(\w+)` first", text)

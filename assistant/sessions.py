@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.agent import AgentError, Session
+from assistant.agent import AgentError, Session, for_people
 from tools.base import ToolResult, Workspace
 
 log = logging.getLogger("dalab.ui")
@@ -218,7 +218,7 @@ def progress_bar(fraction: float, message: str, width: int = 20) -> str:
 def step_body(args: dict[str, Any], result: ToolResult | None = None, error: str | None = None) -> str:
     body = f"**arguments:** `{args_text(args)}`"
     if error is not None:
-        return body + f"\n\n**Failed:** {error.removeprefix('Error: ')}"
+        return body + f"\n\n**Failed:** {for_people(error)}"
     if result is None:
         return body
     if result.passages:

@@ -325,8 +325,10 @@ def train_lorenz63_emulator(args: EmulatorArgs, ctx: RunContext) -> tuple[str, d
                     "error_vs_lead")
     h = final.history
     curves = {"train": h.get("train", []) + h.get("rollout_train", []), "val": h.get("val", []) + h.get("rollout_val", [])}
-    ctx.save_figure(plots.loss_curves(curves, None, "Emulator training: one-step phase, then rollout fine-tuning"),
-                    "loss_curves")
+    # the rollout loss sums the error over the rollout's steps, so it starts higher: a new loss, not a setback
+    phase = (len(h.get("train", [])) + 1, f"rollout fine-tuning starts (loss over {args.rollout_steps} steps)")
+    ctx.save_figure(plots.loss_curves(curves, None, "Emulator training: one-step phase, then rollout fine-tuning",
+                                      phase=phase if h.get("rollout_train") else None), "loss_curves")
 
     def finite(v: float) -> float:
         return float(v) if np.isfinite(v) else float(skill.lead_time[-1])

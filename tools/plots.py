@@ -31,6 +31,16 @@ def _subplots(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float], c
     return fig, fig.subplots(nrows, ncols, **kwargs)
 
 
+def _finish(fig: Figure, ax, xlabel: str, ylabel: str, title: str) -> Figure:
+    """The last touches of a one-panel line plot: axis labels, title, legend, grid."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    _style(ax)
+    return fig
+
+
 def _style(ax) -> None:
     ax.grid(True, alpha=0.3, lw=0.6)
 
@@ -192,12 +202,7 @@ def rmse_per_cycle(curves: dict[str, np.ndarray], sigma_o: float | None, title: 
         ax.semilogy(np.arange(len(r)), r, "o-", ms=3, lw=1.5, color=colour, label=label)
     if sigma_o is not None:
         ax.axhline(sigma_o, color="gray", ls=":", label=f"observation error σ_o = {sigma_o:g}")
-    ax.set_xlabel("assimilation cycle (0 = persistence 3D-Var)")
-    ax.set_ylabel("RMSE vs truth")
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-    _style(ax)
-    return fig
+    return _finish(fig, ax, "assimilation cycle (0 = persistence 3D-Var)", "RMSE vs truth", title)
 
 
 def oscillator_trajectories(truth, x_a_cycles, cycles_to_show) -> Figure:
@@ -270,8 +275,10 @@ def lorenz_phase(truth, first, final) -> Figure:
 
 # ---------------------------------------------------------------- learning: obs-to-obs, emulator
 
-def loss_curves(history: dict[str, list[float]], best_epoch: int | None, title: str) -> Figure:
-    """Training and validation loss per epoch (log scale), with the kept epoch marked."""
+def loss_curves(history: dict[str, list[float]], best_epoch: int | None, title: str,
+                phase: tuple[int, str] | None = None) -> Figure:
+    """Training and validation loss per epoch (log scale), with the kept epoch marked; ``phase``
+    (first epoch, label) marks where a second training phase with another loss begins."""
     fig, ax = _subplots(figsize=(7.5, 4.2), constrained_layout=True)
     styles = {"train": ("tab:blue", "-", "training loss"), "val": ("tab:red", "-", "validation loss"),
               "val_sat": ("tab:orange", "--", "validation L_sat"), "val_rs": ("tab:green", "--", "validation L_rs")}
@@ -280,12 +287,9 @@ def loss_curves(history: dict[str, list[float]], best_epoch: int | None, title: 
             ax.semilogy(np.arange(1, len(history[key]) + 1), history[key], ls, color=colour, lw=1.5, label=label)
     if best_epoch:
         ax.axvline(best_epoch, color="gray", ls=":", label=f"kept weights (epoch {best_epoch})")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss (normalised units², MSE)")
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-    _style(ax)
-    return fig
+    if phase is not None:
+        ax.axvline(phase[0] - 0.5, color="black", ls="--", lw=1, label=phase[1])
+    return _finish(fig, ax, "epoch", "loss (normalised units², MSE)", title)
 
 
 def profile_vs_truth(z, pred, truth, persistence, column: int, x_col: float, t: int, is_station: bool) -> Figure:
@@ -308,7 +312,7 @@ def reconstruction_panels(x, z, previous, truth, pred, rs_ix, t: int, metrics: d
     fig, axes = _subplots(2, 2, figsize=(12.5, 6.4), constrained_layout=True)
     vmax = float(max(previous.max(), truth.max(), pred.max()))
     im = _field(axes[0, 0], x, z, previous, f"truth xtrue[t], t = {t} (reference, not an input)", 0, vmax)
-    _field(axes[0, 1], x, z, truth, f"truth xtrue[t+1]", 0, vmax)
+    _field(axes[0, 1], x, z, truth, "truth xtrue[t+1]", 0, vmax)
     im_pred = _field(axes[1, 0], x, z, pred, f"prediction x_pred[t+1]: RMSE {metrics['rmse']:.3f}, "
                                              f"corr {metrics['correlation']:.3f}", 0, vmax)
     for i in rs_ix:
@@ -367,9 +371,4 @@ def error_vs_lead(lead_times, curves: dict[str, np.ndarray], threshold: float | 
         ax.plot(lead_times, r, lw=1.8, color=colour, label=label)
     if threshold is not None:
         ax.axhline(threshold, color="tab:red", ls=":", label="valid-time threshold")
-    ax.set_xlabel("lead time (Lorenz time units)")
-    ax.set_ylabel("forecast error (RMSE, mean over start points)")
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-    _style(ax)
-    return fig
+    return _finish(fig, ax, "lead time (Lorenz time units)", "forecast error (RMSE, mean over start points)", title)

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
+from PIL import Image
 
+from tools.assimilation import CycleArgs
 from toyda.observations import TRAINING_DATASET_DEFAULTS
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -45,14 +47,16 @@ def test_chat_runs_3dvar_and_returns_answer_figure_and_metrics(client, tmp_path)
     figures = [f for m in history for f in files(m)]
     assert figures, "the figure is in the chat"
     for f in figures:
-        assert Path(f).read_bytes()[:8] == PNG and Path(f).stat().st_size > 20_000
+        with Image.open(f) as png:                               # a real figure, not a placeholder
+            assert png.format == "PNG" and png.width >= 400 and png.height >= 300
         assert Path(f).is_relative_to(tmp_path)                 # downloaded over HTTP, not a shared path
 
     answer = texts(history[-1])
     table = dict(metrics["data"])
     assert table["rmse_analysis"] in answer                      # the answer quotes the run's numbers
     assert float(table["rmse_analysis"]) < float(table["rmse_background"])
-    assert float(table["gain_first"]) == pytest.approx(0.09 / (0.09 + 0.04), abs=1e-3)
+    sigma_b = CycleArgs().sigma_b                                 # the default; sigma_o was asked for
+    assert float(table["gain_first"]) == pytest.approx(sigma_b**2 / (sigma_b**2 + 0.2**2), abs=1e-3)
     assert "run_3dvar_cycle" in card and "analysis RMSE" in card
     reproduce = next(Path(d) for d in downloads if d.endswith("reproduce.py"))
     assert "run_tool('run_3dvar_cycle', args)" in reproduce.read_text()
@@ -67,6 +71,17 @@ def test_followup_keeps_arguments_and_history(client):
     assert "sigma_o=0.5" in texts(second) and "covariance_update=True" in texts(second)
     assert [texts(m) for m in history if m["role"] == "user"] == [
         "run 3dvar with sigma_o 0.5", "now with the covariance update"]
+
+
+def test_a_bad_value_in_the_chat_is_a_failed_step_that_says_what_is_allowed(client):
+    from assistant.agent import RETRY_HINT
+
+    history, card, metrics, _ = client.predict("run 3dvar with sigma_o 20", api_name="/chat")
+    (step,) = steps(history, "run_3dvar_cycle")
+    assert step["metadata"]["log"] == "failed"
+    for text in (texts(step), texts(history[-1])):
+        assert "must be a number > 0 and <= 10" in text and RETRY_HINT not in text   # the hint is for the model
+    assert metrics["data"] == [] and "No run yet" in card                           # nothing was run
 
 
 def test_concept_question_answers_from_the_lectures_with_citations(client):

@@ -11,6 +11,7 @@ from gradio_client import Client
 from ui_server import free_port, running_app
 
 from assistant.llm import chat_openai
+from tools.assimilation import CycleArgs
 from assistant.settings import Settings
 
 
@@ -32,7 +33,8 @@ def test_llm_tool_call_runs_in_the_ui(tmp_path):
     assert "sigma_o=0.3, covariance_update=True" in step["content"][0]["text"]
     assert any(p.get("type") == "file" for m in history for p in m["content"])
     assert history[-1]["content"][0]["text"] == "The covariance update lowers the analysis RMSE; see the figure."
-    assert "run_3dvar_cycle" in card and dict(metrics["data"])["B_var_last_x1"] != "0.09"   # B was updated
+    prior = CycleArgs().sigma_b ** 2                                   # B's variance before any update
+    assert "run_3dvar_cycle" in card and float(dict(metrics["data"])["B_var_last_x1"]) < prior   # B was updated
     assert srv.requests[0]["body"]["model"] == "fake-model"
     assert f"Answering: **fake-model at {endpoint}" in config          # the header names the model
 
