@@ -26,6 +26,8 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
+from functools import cache
+
 from assistant import prompts
 
 SEARCH = "search_lectures"
@@ -33,42 +35,23 @@ Call = tuple[str, dict[str, Any]]
 
 # ----------------------------------------------------------------------------- routing vocabulary
 
-# (tool, weight, pattern) on the lower-cased request with "_" read as " "; the highest weight wins,
-# ties go to the earlier entry.
-TOOL_PATTERNS: list[tuple[str, float, str]] = [
-    ("train_lorenz63_emulator", 6, r"emulat|learn\w* (?:l63 |lorenz(?:-?63)? )?(?:forecast )?model|forecast model"
-                                   r"|roll-?outs?\b|surrogate|learn\w* (?:the )?dynamics"),
-    ("run_origen_lorenz63", 5, r"lorenz|\bl-?63\b|butterfly|chaotic|lorentz|lornez"),
-    ("predict_profile", 5, r"\bprofiles?\b|unseen colu?mn|eval(?:uation)?\s*(?:1|one|#1|i)\b|new location"
-                           r"|colu?mn with(?:out| no) (?:a )?(?:station|radiosonde)"),
-    ("reconstruct_field", 5, r"reconstruct\w* (?:the )?(?:full |whole |entire |2d )?(?:tracer )?field|field reconstruction"
-                             r"|query (?:it |the (?:network|net|model) )?everywhere|eval(?:uation)?\s*(?:2|two|#2|ii)\b"
-                             r"|(?:full|whole|entire) (?:2d )?field"),
-    ("run_origen_oscillator", 4, r"origen|orign|iterative (?:3d-?var )?reconstruction|oscillator cycles"
-                                 r"|reconstruct\w* (?:the )?(?:whole )?trajectory"),
-    ("run_3dvar_cycle", 4, r"3d[- ]?var|3dvr|three[- ]dimensional variational|(?:assimilation|analysis|da) cycl"
-                           r"|cycling|kalman gain|variational cycle"),
-    ("train_obs2obs", 3.5, r"obs2obs|obs[- ]to[- ]obs|\btrain|network|neural net|\bnn\b|\bmlp\b"),
-    ("generate_observations", 3, r"generat\w* (?:the |some |new |synthetic |a )?(?:obs|data|measurements)"
-                                 r"|observations?\b(?!\s*(?:error|noise|operator|std|standard))|radiosondes?|\bsondes?\b"
-                                 r"|satellite|dataset|\bobs\b(?!\s*(?:error|noise|std))|synthetic data|channels"
-                                 r"|measurements|\bobserv(?:e|ing) (?:the )?(?:atmosphere|field|tracer)"),
-    ("run_origen_oscillator", 2, r"oscillator|unit circle"),
-    ("simulate_atmosphere", 2, r"simul|toy atmosphere|atmos\w*|atmo\b|advection|budget|tracer|diffusion"
-                               r"|advect"),
-    ("reconstruct_field", 1.5, r"\breconstruct\w*"),
-    (SEARCH, 7, r"search (?:the )?(?:lectures?|notes|slides)|look up|lecture notes say"),
-]
-_TOOL_RES = [(tool, w, re.compile(p)) for tool, w, p in TOOL_PATTERNS]
+@cache
+def _tool_res() -> list[tuple[str, float, re.Pattern[str]]]:
+    """(tool, weight, pattern) from the tools' declarations (``ToolSpec.keywords``), on the
+    lower-cased request with "_" read as " "; the highest weight wins, ties go to the earlier entry."""
+    from tools.registry import TOOLS  # noqa: PLC0415
 
-# topic words added to a search query when the question refers to an experiment
-TOPIC = {
-    "run_3dvar_cycle": "3D-Var cycle", "run_origen_oscillator": "ORIGEN oscillator covariance update",
-    "run_origen_lorenz63": "ORIGEN Lorenz-63", "train_lorenz63_emulator": "learned forecast model emulator rollout",
-    "simulate_atmosphere": "toy atmosphere", "generate_observations": "radiosondes satellite observations",
-    "train_obs2obs": "obs2obs network training", "predict_profile": "profile at an unseen column",
-    "reconstruct_field": "field reconstruction",
-}
+    pats = [(spec.name, w, re.compile(p)) for spec in TOOLS.values() for w, p in spec.keywords]
+    return sorted(pats, key=lambda x: -x[1])
+
+
+@cache
+def _topics() -> dict[str, str]:
+    """Lecture words a search adds when a question refers to a tool's experiment (``ToolSpec.topic``)."""
+    from tools.registry import TOOLS  # noqa: PLC0415
+
+    return {name: spec.topic for name, spec in TOOLS.items() if spec.topic}
+
 
 _POLITE = re.compile(r"^\s*(?:(?:hey|hi|ok|okay|so|please|pls|plz|could you|can you|can u|would you|will you|"
                      r"i want to|i'd like to|i would like to|let's|lets|let us|go ahead and|now)\b[\s,!]*)+")
@@ -210,7 +193,7 @@ def pick_tool(text: str) -> str | None:
     """The tool named or described by ``text`` (highest weight), or None."""
     t = normalise(text).replace("_", " ")
     best, best_w = None, 0.0
-    for tool, w, rx in _TOOL_RES:
+    for tool, w, rx in _tool_res():
         if w > best_w and rx.search(t):
             best, best_w = tool, w
     return best
@@ -231,8 +214,9 @@ def _search_query(text: str, tool: str | None, previous: Call | None) -> str:
     query = m.group(1) if m and tool else t
     query = re.sub(r"^(?:please\s+)?(?:explain|tell me)\s+(?:to me\s+)?", "", query, flags=re.I).strip(" ?.!")
     topic = tool or (previous[0] if previous and _PRONOUN.search(normalise(text)) else None)
-    if topic in TOPIC and TOPIC[topic].lower().split()[0] not in query.lower():
-        query = f"{query} ({TOPIC[topic]})"
+    topics = _topics()
+    if topic in topics and topics[topic].lower().split()[0] not in query.lower():
+        query = f"{query} ({topics[topic]})"
     return (query or text)[:500]
 
 

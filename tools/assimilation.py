@@ -8,7 +8,7 @@ import numpy as np
 from pydantic import Field
 
 from tools import plots
-from tools.base import RunContext, ToolArgs
+from tools.base import Example, RunContext, ToolArgs, ToolSpec
 from toyda import lorenz63 as l63
 from toyda import oscillator as osc
 from toyda.metrics import rmse
@@ -172,3 +172,45 @@ def run_origen_lorenz63(args: OrigenLorenzArgs, ctx: RunContext) -> tuple[str, d
         f"({'with' if args.covariance_update else 'without'} B ← Pᵃ). Saved origen_l63.npz for the emulator."
     )
     return summary, metrics
+
+
+TOOLS = (
+    ToolSpec(
+        "run_3dvar_cycle", run_3dvar_cycle, CycleArgs,
+        keywords=((4, r"3d[- ]?var|3dvr|three[- ]dimensional variational|(?:assimilation|analysis|da) cycl"
+                      r"|cycling|kalman gain|variational cycle"),),
+        topic="3D-Var cycle",
+        figures=("timeseries",),
+        examples=(
+            Example("run a 3D-Var cycle", {}),
+            Example("Run a 3D-Var cycle with observation error 0.2", {"sigma_o": 0.2}),
+            Example("3dvar with sigma_b 0.8 and obs error 0.3", {"sigma_b": 0.8, "sigma_o": 0.3}),
+            Example("do a 3D-Var cycle with the Kalman covariance update", {"covariance_update": True}),
+            Example("3D-Var cycle observing only x1 for 200 steps", {"obs_pattern": "x1", "n_steps": 200}),
+        ),
+    ),
+    ToolSpec(
+        "run_origen_oscillator", run_origen_oscillator, OrigenOscillatorArgs,
+        keywords=((4, r"origen|orign|iterative (?:3d-?var )?reconstruction|oscillator cycles"
+                      r"|reconstruct\w* (?:the )?(?:whole )?trajectory"),
+                  (2, r"oscillator|unit circle")),
+        topic="ORIGEN oscillator covariance update",
+        figures=("rmse_per_cycle", "trajectories", "final_cycle", "sequential_rounds"),
+        examples=(
+            Example("run ORIGEN on the oscillator", {}),
+            Example("origen with the covariance update for 40 cycles", {"covariance_update": True, "n_cycles": 40}),
+            Example("iterative reconstruction of the oscillator trajectory with sigma_o 0.1", {"sigma_o": 0.1}),
+        ),
+    ),
+    ToolSpec(
+        "run_origen_lorenz63", run_origen_lorenz63, OrigenLorenzArgs,
+        keywords=((5, r"lorenz|\bl-?63\b|butterfly|chaotic|lorentz|lornez"),),
+        topic="ORIGEN Lorenz-63",
+        figures=("rmse_per_cycle", "timeseries", "phase_xz"),
+        examples=(
+            Example("run ORIGEN on Lorenz-63", {}),
+            Example("reconstruct the lorenz 63 trajectory with 30 cycles", {"n_cycles": 30}),
+            Example("origen on the butterfly attractor with observation error 2", {"sigma_o": 2.0}),
+        ),
+    ),
+)

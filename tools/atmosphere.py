@@ -8,7 +8,7 @@ import numpy as np
 from pydantic import Field
 
 from tools import plots
-from tools.base import RunContext, ToolArgs
+from tools.base import Example, RunContext, ToolArgs, ToolSpec
 from tools.datasets import NC_NAME, NPZ_NAME, save_netcdf, save_npz
 from toyda import atmosphere as at
 from toyda import observations as ob
@@ -151,3 +151,32 @@ def generate_observations(args: ObservationsArgs, ctx: RunContext) -> tuple[str,
         f"noise σ_rs={args.rs_noise:g}, σ_sat={args.sat_noise:g}. A CF NetCDF copy is {NC_NAME}."
     )
     return summary, metrics
+
+
+TOOLS = (
+    ToolSpec(
+        "simulate_atmosphere", simulate_atmosphere, SimulateArgs,
+        keywords=((2, r"simul|toy atmosphere|atmos\w*|atmo\b|advection|budget|tracer|diffusion|advect"),),
+        topic="toy atmosphere",
+        figures=("snapshots", "budget"),
+        examples=(
+            Example("simulate the toy atmosphere", {}),
+            Example("run the atmosphere for 3000 steps with dt 0.02", {"n_steps": 3000, "dt": 0.02}),
+            Example("simulate the tracer with diffusivity 0.01", {"K": 0.01}),
+        ),
+    ),
+    ToolSpec(
+        "generate_observations", generate_observations, ObservationsArgs,
+        keywords=((3, r"generat\w* (?:the |some |new |synthetic |a )?(?:obs|data|measurements)"
+                      r"|observations?\b(?!\s*(?:error|noise|operator|std|standard))|radiosondes?|\bsondes?\b"
+                      r"|satellite|dataset|\bobs\b(?!\s*(?:error|noise|std))|synthetic data|channels"
+                      r"|measurements|\bobserv(?:e|ing) (?:the )?(?:atmosphere|field|tracer)"),),
+        topic="radiosondes satellite observations",
+        figures=("truth_with_stations", "sat_weights", "sat_curtain", "sat_time_x", "rs_profiles"),
+        examples=(
+            Example("generate observations", {}),
+            Example("make synthetic radiosonde and satellite observations with 5 radiosondes", {"n_radiosondes": 5}),
+            Example("generate a dataset with 6 satellite channels", {"n_channels": 6}),
+        ),
+    ),
+)

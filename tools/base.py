@@ -38,6 +38,80 @@ class ToolArgs(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def arg(default: Any = ..., *, phrases: tuple[str, ...] | list[str] = (),
+        values: dict[str, list[str]] | None = None, **kwargs: Any) -> Any:
+    """A pydantic ``Field`` that also declares how students name the argument.
+
+    ``phrases`` are the words students use for it ("obs error", "observation noise", "σo" for
+    sigma_o; "let B evolve", "Kalman-style update" for covariance_update); ``values`` maps each
+    allowed value of a text/literal argument to the words that mean it ({"etkf": ["ensemble
+    transform", "square-root enkf"]}). The offline model reads requests with these.
+    """
+    extra = dict(kwargs.pop("json_schema_extra", None) or {})
+    if phrases:
+        extra["phrases"] = list(phrases)
+    if values:
+        extra["values"] = {k: list(v) for k, v in values.items()}
+    return Field(default, json_schema_extra=extra or None, **kwargs)
+
+
+def phrases_of(args: type[BaseModel], name: str) -> list[str]:
+    """The declared phrases of argument ``name`` (see :func:`arg`)."""
+    extra = args.model_fields[name].json_schema_extra
+    return list(extra.get("phrases", [])) if isinstance(extra, dict) else []
+
+
+def values_of(args: type[BaseModel], name: str) -> dict[str, list[str]]:
+    """The declared words for each value of argument ``name`` (see :func:`arg`)."""
+    extra = args.model_fields[name].json_schema_extra
+    return dict(extra.get("values", {})) if isinstance(extra, dict) else {}
+
+
+@dataclass(frozen=True)
+class Example:
+    """A request a student might write and the arguments it means (doubles as a routing test)."""
+
+    request: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+ToolFn = Callable[[Any, "RunContext"], tuple[str, dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """Everything about one tool, declared once in its module.
+
+    The registry, the agent's tool list, the CLI, the UI forms, MCP and the offline model's
+    routing are all derived from these declarations.
+    """
+
+    name: str
+    fn: ToolFn
+    args: type["ToolArgs"]
+    examples: tuple[Example, ...] = ()
+    """requests with the arguments they mean; each routes to this tool (tested)"""
+    keywords: tuple[tuple[float, str], ...] = ()
+    """(weight, regex) on the lower-cased request: words that name this tool; the highest weight wins"""
+    topic: str = ""
+    """lecture words a search adds when a question refers to this tool's experiment"""
+    figures: tuple[str, ...] = ()
+    """names of the figures it saves (without .png)"""
+    records: bool = True
+    """False for tools that only read (search_lectures): no run directory is written."""
+
+    @property
+    def description(self) -> str:
+        """The docstring, which is what an LLM reads to decide when to use the tool."""
+        import inspect  # noqa: PLC0415
+
+        return inspect.cleandoc(self.fn.__doc__ or "")
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description,
+                "parameters": self.args.model_json_schema()}
+
+
 class ToolResult(BaseModel):
     """What every tool returns (DESIGN.md, "The tool contract")."""
 

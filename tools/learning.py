@@ -11,7 +11,7 @@ from pydantic import Field
 
 from tools import plots
 from tools.atmosphere import ObservationsArgs, observe
-from tools.base import RunContext, ToolArgs, ToolError
+from tools.base import Example, RunContext, ToolArgs, ToolSpec, ToolError
 from tools.datasets import NPZ_NAME, load_npz, save_npz
 
 MODEL_NAME = "obs2obs.pt"
@@ -350,3 +350,53 @@ def train_lorenz63_emulator(args: EmulatorArgs, ctx: RunContext) -> tuple[str, d
         + gain
     )
     return summary, metrics
+
+
+TOOLS = (
+    ToolSpec(
+        "train_obs2obs", train_obs2obs, TrainArgs,
+        keywords=((3.5, r"obs2obs|obs[- ]to[- ]obs|\btrain|network|neural net|\bnn\b|\bmlp\b"),),
+        topic="obs2obs network training",
+        figures=("loss_curves", "reconstruction_heldout"),
+        examples=(
+            Example("train the obs2obs network", {}),
+            Example("train the network for 20 epochs in mode B", {"epochs": 20, "mode": "B"}),
+        ),
+    ),
+    ToolSpec(
+        "predict_profile", predict_profile, ProfileArgs,
+        keywords=((5, r"\bprofiles?\b|unseen colu?mn|eval(?:uation)?\s*(?:1|one|#1|i)\b|new location"
+                      r"|colu?mn with(?:out| no) (?:a )?(?:station|radiosonde)"),),
+        topic="profile at an unseen column",
+        figures=("profile",),
+        examples=(
+            Example("predict the profile at column 100", {"column": 100}),
+            Example("evaluation 1: a radiosonde profile where there is no station", {}),
+        ),
+    ),
+    ToolSpec(
+        "reconstruct_field", reconstruct_field, ReconstructArgs,
+        keywords=((5, r"reconstruct\w* (?:the )?(?:full |whole |entire |2d )?(?:tracer )?field|field reconstruction"
+                      r"|query (?:it |the (?:network|net|model) )?everywhere|eval(?:uation)?\s*(?:2|two|#2|ii)\b"
+                      r"|(?:full|whole|entire) (?:2d )?field"),
+                  (1.5, r"\breconstruct\w*")),
+        topic="field reconstruction",
+        figures=("reconstruction", "sat_prediction"),
+        examples=(
+            Example("reconstruct the full field", {}),
+            Example("reconstruct the field at snapshot 5", {"time_index": 5}),
+        ),
+    ),
+    ToolSpec(
+        "train_lorenz63_emulator", train_lorenz63_emulator, EmulatorArgs,
+        keywords=((6, r"emulat|learn\w* (?:l63 |lorenz(?:-?63)? )?(?:forecast )?model|forecast model"
+                      r"|roll-?outs?\b|surrogate|learn\w* (?:the )?dynamics"),),
+        topic="learned forecast model emulator rollout",
+        figures=("rollouts", "error_vs_lead", "loss_curves"),
+        examples=(
+            Example("train the Lorenz-63 emulator", {}),
+            Example("learn a forecast model with 5-step rollout fine-tuning", {"rollout_steps": 5}),
+            Example("train the emulator on the truth", {"train_on": "truth"}),
+        ),
+    ),
+)

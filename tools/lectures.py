@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
-from tools.base import RunContext, ToolArgs
+from tools.base import Example, RunContext, ToolArgs, ToolSpec
 
 
 class SearchArgs(ToolArgs):
@@ -34,3 +34,12 @@ def search_lectures(args: SearchArgs, ctx: RunContext) -> tuple[str, dict[str, A
     summary = f"{len(passages)} lecture passages for {args.query!r}:\n\n{body}"
     return summary, {"n_passages": len(passages), "top_score": float(passages[0].score),
                      "top_source": passages[0].source, "top_section": passages[0].section}
+
+
+TOOLS = (
+    ToolSpec(
+        "search_lectures", search_lectures, SearchArgs, records=False,
+        keywords=((7, r"search (?:the )?(?:lectures?|notes|slides)|look up|lecture notes say"),),
+        examples=(Example("search the lecture notes for the covariance update", {}),),
+    ),
+)

@@ -7,9 +7,6 @@ otherwise), runs the tool in a fresh run directory and writes the run record.
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +15,7 @@ from pydantic import ValidationError
 from tools import assimilation, atmosphere, lectures, learning
 from tools.base import (
     Progress,
+    ToolSpec,
     RunContext,
     ToolArgs,
     ToolError,
@@ -30,44 +28,12 @@ from tools.base import (
     write_record,
 )
 
-ToolFn = Callable[[Any, RunContext], tuple[str, dict[str, Any]]]
 
 
-@dataclass(frozen=True)
-class ToolSpec:
-    """A registered tool: its name, its function and its arguments model."""
+# The tool modules, in the order tools are listed; each declares its tools once (``TOOLS``).
+MODULES = (atmosphere, learning, assimilation, lectures)
 
-    name: str
-    fn: ToolFn
-    args: type[ToolArgs]
-    records: bool = True
-    """False for tools that only read (search_lectures): no run directory is written."""
-
-    @property
-    def description(self) -> str:
-        """The docstring, which is what an LLM reads to decide when to use the tool."""
-        return inspect.cleandoc(self.fn.__doc__ or "")
-
-    def json_schema(self) -> dict[str, Any]:
-        return {"name": self.name, "description": self.description,
-                "parameters": self.args.model_json_schema()}
-
-
-TOOLS: dict[str, ToolSpec] = {
-    spec.name: spec
-    for spec in (
-        ToolSpec("simulate_atmosphere", atmosphere.simulate_atmosphere, atmosphere.SimulateArgs),
-        ToolSpec("generate_observations", atmosphere.generate_observations, atmosphere.ObservationsArgs),
-        ToolSpec("train_obs2obs", learning.train_obs2obs, learning.TrainArgs),
-        ToolSpec("predict_profile", learning.predict_profile, learning.ProfileArgs),
-        ToolSpec("reconstruct_field", learning.reconstruct_field, learning.ReconstructArgs),
-        ToolSpec("run_3dvar_cycle", assimilation.run_3dvar_cycle, assimilation.CycleArgs),
-        ToolSpec("run_origen_oscillator", assimilation.run_origen_oscillator, assimilation.OrigenOscillatorArgs),
-        ToolSpec("run_origen_lorenz63", assimilation.run_origen_lorenz63, assimilation.OrigenLorenzArgs),
-        ToolSpec("train_lorenz63_emulator", learning.train_lorenz63_emulator, learning.EmulatorArgs),
-        ToolSpec("search_lectures", lectures.search_lectures, lectures.SearchArgs, records=False),
-    )
-}
+TOOLS: dict[str, ToolSpec] = {spec.name: spec for module in MODULES for spec in module.TOOLS}
 
 
 def get_tool(name: str) -> ToolSpec:

@@ -17,11 +17,18 @@ FAST = ["run_3dvar_cycle", "run_origen_oscillator", "run_origen_lorenz63", "simu
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_the_registry_has_the_ten_designed_tools():
-    assert list(TOOLS) == ["simulate_atmosphere", "generate_observations", "train_obs2obs", "predict_profile",
-                           "reconstruct_field", "run_3dvar_cycle", "run_origen_oscillator", "run_origen_lorenz63",
-                           "train_lorenz63_emulator", "search_lectures"]
+DESIGNED = {"simulate_atmosphere", "generate_observations", "train_obs2obs", "predict_profile",
+            "reconstruct_field", "run_3dvar_cycle", "run_origen_oscillator", "run_origen_lorenz63",
+            "train_lorenz63_emulator", "search_lectures"}
+
+
+def test_the_registry_has_the_designed_tools_each_declared_once():
+    assert DESIGNED <= set(TOOLS)
     for spec in TOOLS.values():
+        assert spec.examples, spec.name                        # routing examples double as tests
+        assert spec.keywords, spec.name
+        for example in spec.examples:
+            spec.args.model_validate(example.args)             # each example's arguments are valid
         assert len(spec.description) > 100, spec.name          # the LLM reads this
         for name, field in spec.args.model_fields.items():
             assert field.description, (spec.name, name)       # every argument explained
