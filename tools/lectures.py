@@ -40,6 +40,6 @@ TOOLS = (
     ToolSpec(
         "search_lectures", search_lectures, SearchArgs, records=False,
         keywords=((7, r"search (?:the )?(?:lectures?|notes|slides)|look up|lecture notes say"),),
-        examples=(Example("search the lecture notes for the covariance update", {}),),
+        examples=(Example("search the lecture notes for the covariance update", {"query": "covariance update"}),),
     ),
 )
