@@ -169,7 +169,8 @@ def test_cli_lists_tools_as_json_schemas(tmp_path):
     assert out.returncode == 0, out.stderr
     schemas = json.loads(out.stdout)
     assert [s["name"] for s in schemas] == list(TOOLS)
-    assert schemas[5]["parameters"]["properties"]["sigma_o"]["exclusiveMinimum"] == 0
+    by_name = {s["name"]: s for s in schemas}
+    assert by_name["run_3dvar_cycle"]["parameters"]["properties"]["sigma_o"]["exclusiveMinimum"] == 0
 
 
 def test_cli_lists_tools_with_defaults_and_required_arguments(tmp_path):
