@@ -28,7 +28,8 @@ from langchain_core.tools import StructuredTool, ToolException
 from pydantic import ValidationError
 
 from assistant import prompts
-from assistant.settings import Settings, SettingsError, from_env, get_settings
+from assistant.prompts import RETRY_HINT, for_people  # noqa: F401 (for_people re-exported)
+from tools.settings import Settings, SettingsError, from_env, get_settings
 from tools.base import Progress, ToolError, ToolResult, Workspace
 from tools.registry import TOOLS, ToolSpec, run_tool, validation_message
 
@@ -75,17 +76,11 @@ class Event:
 
 # ----------------------------------------------------------------------------- tools
 
-RETRY_HINT = "Call it again with corrected arguments."
 """Appended for the model to tool errors about arguments; people are shown the error without it."""
 
 
 def _validation_message(spec: ToolSpec, exc: ValidationError) -> str:
     return f"Error: {validation_message(spec, exc)}\n{RETRY_HINT}"
-
-
-def for_people(error: str) -> str:
-    """A tool error as a person reads it: without the "Error:" prefix and the hint meant for the model."""
-    return error.removeprefix("Error: ").replace(RETRY_HINT, "").strip()
 
 
 def make_tool(spec: ToolSpec, workspace: Workspace, progress: Progress | None = None) -> StructuredTool:

@@ -111,7 +111,7 @@ def cmd_tool(ns: argparse.Namespace) -> int:
 
 
 def cmd_search(ns: argparse.Namespace) -> int:
-    from assistant.retrieval import RetrievalError, ensure_index, search  # noqa: PLC0415
+    from tools.retrieval import RetrievalError, ensure_index, search  # noqa: PLC0415
 
     try:
         ensure_index()
@@ -131,7 +131,7 @@ def cmd_search(ns: argparse.Namespace) -> int:
 
 
 def cmd_index(ns: argparse.Namespace) -> int:
-    from assistant.retrieval import IngestError, add_files, ensure_index  # noqa: PLC0415
+    from tools.retrieval import IngestError, add_files, ensure_index  # noqa: PLC0415
 
     try:
         info = ensure_index(rebuild=ns.rebuild)

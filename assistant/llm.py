@@ -8,7 +8,7 @@ from typing import Any
 from langchain_core.language_models.chat_models import BaseChatModel
 
 from assistant.prompts import ENDPOINT_HINT
-from assistant.settings import Settings
+from tools.settings import Settings
 
 
 def chat_openai(settings: Settings) -> BaseChatModel:

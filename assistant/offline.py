@@ -20,13 +20,12 @@ import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-
-from functools import cache
 
 from assistant import prompts
 
@@ -246,7 +245,7 @@ def _sequence(core: str) -> list[Call] | None:
     names = [name for name, _ in calls]
     if "generate_observations" in names and "train_obs2obs" in names[names.index("generate_observations"):]:
         # observations made to be trained on: the training dataset's size unless the student chose one
-        from toyda.observations import TRAINING_DATASET_DEFAULTS  # noqa: PLC0415
+        from tools.atmosphere import TRAINING_DATASET_DEFAULTS  # noqa: PLC0415
 
         i = names.index("generate_observations")
         calls[i] = (calls[i][0], {**TRAINING_DATASET_DEFAULTS, **calls[i][1]})
@@ -346,7 +345,7 @@ def passage_answer(query: str, passages: Sequence[dict[str, Any]], n: int = 3) -
     question, the others (which only mention it in passing) are left out. On the retrieval eval
     set this raised the share of cited passages that are expected answers from 0.37 to 0.56.
     """
-    from assistant.chunking import tokenize  # noqa: PLC0415
+    from tools.chunking import tokenize  # noqa: PLC0415
 
     asked = set(tokenize(query))
     titled = [bool(asked & set(tokenize(str(p.get("section", ""))))) for p in passages]
@@ -390,9 +389,7 @@ def _run_paragraph(name: str, call_args: dict[str, Any], msg: ToolMessage) -> st
 
 
 def _error_paragraph(name: str, content: str) -> str:
-    from assistant.prompts import PREREQUISITES  # noqa: PLC0415
-
-    from assistant.agent import for_people  # noqa: PLC0415
+    from assistant.prompts import PREREQUISITES, for_people  # noqa: PLC0415
 
     text = for_people(str(content))
     text = re.sub(rf"^{re.escape(name)}:\s*", "", text)

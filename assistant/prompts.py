@@ -70,3 +70,12 @@ ENDPOINT_HINT = {
     "bad_request": "the LLM endpoint at {url} rejected the request (HTTP {status}: {detail}): check DALAB_MODEL "
                    "(does the model support tool calling?) and OPENAI_BASE_URL",
 }
+
+
+RETRY_HINT = "Call it again with corrected arguments."
+"""Appended to a refused tool call's error for the model; never shown to people."""
+
+
+def for_people(error: str) -> str:
+    """A tool error as a person reads it: without the "Error:" prefix and the hint meant for the model."""
+    return error.removeprefix("Error: ").replace(RETRY_HINT, "").strip()

@@ -55,7 +55,7 @@ from assistant.sessions import (  # noqa: E402
     load_result,
     progress_bar,
 )
-from assistant.settings import Settings, get_settings  # noqa: E402
+from tools.settings import Settings, get_settings  # noqa: E402
 from tools.base import ToolError, ToolResult, Workspace  # noqa: E402
 from tools.registry import TOOLS, ToolSpec, run_tool  # noqa: E402
 
@@ -270,7 +270,7 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
         return "\n\n---\n\n".join(f"**{p['citation']}** · score {p['score']:.2f}\n\n{p['text']}" for p in result.passages)
 
     def add_lectures(files: list[Any] | None):
-        from assistant.retrieval import IngestError, add_files  # noqa: PLC0415
+        from tools.retrieval import IngestError, add_files  # noqa: PLC0415
 
         paths = [Path(getattr(f, "name", f)) for f in (files or [])]
         try:
@@ -470,7 +470,7 @@ def warm_up(home: Path) -> None:
 
     def work() -> None:
         try:
-            from assistant.retrieval import search  # noqa: PLC0415
+            from tools.retrieval import search  # noqa: PLC0415
 
             search("data assimilation", k=1, home=home)
         except Exception as exc:  # noqa: BLE001 — the first search will report it properly

@@ -11,12 +11,12 @@ from pathlib import Path
 
 from benchmarks import Row, best_of
 
-AREA = "assistant.retrieval"
+AREA = "tools.retrieval"
 EVAL_SET = Path(__file__).resolve().parents[1] / "tests" / "assistant" / "retrieval_eval.json"
 
 
 def rows() -> list[Row]:
-    from assistant import embedding, retrieval
+    from tools import embedding, retrieval
 
     out: list[Row] = []
     t0 = time.perf_counter()

@@ -14,6 +14,8 @@ from toyda import atmosphere as at
 from toyda import observations as ob
 
 _D = at.AtmosphereConfig()
+TRAINING_DATASET_DEFAULTS = ob.TRAINING_DATASET_DEFAULTS
+"""the dataset size that train_obs2obs needs (a multi-step request generates this much)"""
 
 
 class PhysicsArgs(ToolArgs):

@@ -22,9 +22,8 @@ def search_lectures(args: SearchArgs, ctx: RunContext) -> tuple[str, dict[str, A
     covariance update?", "what is on day 3?") and to explain the numbers another tool
     returned. Answer from the passages and cite them; say so when nothing relevant is found.
     """
-    # The index lives with the assistant (chromadb + BM25); imported here so that the numeric
-    # tools never load it.
-    from assistant.retrieval import search  # noqa: PLC0415
+    # chromadb, BM25 and the embedding model are imported here so that the numeric tools never load them.
+    from tools.retrieval import search  # noqa: PLC0415
 
     passages = search(args.query, k=args.k)
     ctx.passages.extend(p.to_dict() | {"citation": p.citation} for p in passages)

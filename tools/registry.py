@@ -110,7 +110,7 @@ def run_tool(
     spec = get_tool(name)
     parsed = validate_args(spec, args)
     if workspace is None:
-        from assistant.settings import get_settings  # noqa: PLC0415 — settings live with the app
+        from tools.settings import get_settings  # noqa: PLC0415
 
         workspace = Workspace(get_settings().home)
     elif isinstance(workspace, Path):

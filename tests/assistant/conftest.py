@@ -19,7 +19,7 @@ for _var, _value in {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
 def lecture_home(tmp_path_factory) -> Path:
     """A DALAB_HOME whose lecture index is built once from ``corpus/``. Read-only: tests that
     change an index use ``lecture_home_copy``."""
-    from assistant import retrieval
+    from tools import retrieval
 
     home = tmp_path_factory.mktemp("dalab_home")
     retrieval.ensure_index(home)
@@ -29,7 +29,7 @@ def lecture_home(tmp_path_factory) -> Path:
 @pytest.fixture
 def lecture_env(lecture_home, monkeypatch) -> Path:
     """DALAB_HOME pointing at the session's built index, for code that reads the settings."""
-    from assistant.settings import get_settings
+    from tools.settings import get_settings
 
     monkeypatch.setenv("DALAB_HOME", str(lecture_home))
     get_settings.cache_clear()

@@ -16,7 +16,7 @@ from langchain_core.messages import ToolMessage
 from assistant.agent import CITATION, MAX_MODEL_CALLS, AgentError, Answer, Session, ask, make_tool
 from assistant.llm import chat_openai
 from assistant.offline import OfflineChatModel
-from assistant.settings import Settings
+from tools.settings import Settings
 from tools.base import ToolResult, Workspace
 from tools.registry import TOOLS
 
@@ -225,7 +225,7 @@ def test_endpoint_down_names_the_setting(tmp_path):
 
 
 def test_half_configured_openai_is_an_agent_error(monkeypatch, tmp_path):
-    from assistant.settings import get_settings
+    from tools.settings import get_settings
 
     monkeypatch.setenv("DALAB_HOME", str(tmp_path))
     get_settings.cache_clear()

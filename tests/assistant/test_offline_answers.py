@@ -12,7 +12,7 @@ EVAL = Path(__file__).with_name("retrieval_eval.json")
 
 
 def test_quoted_passages_answer_the_question(lecture_env):
-    from assistant.retrieval import search
+    from tools.retrieval import search
 
     cases = json.loads(EVAL.read_text())
     precision, answered, quoted = [], 0, 0
@@ -32,7 +32,7 @@ def test_quoted_passages_answer_the_question(lecture_env):
 
 
 def test_mode_question_quotes_both_modes_and_nothing_else(lecture_env):
-    from assistant.retrieval import search
+    from tools.retrieval import search
 
     q = "whats the difference between mode A and mode B?"
     _, cites = passage_answer(q, [p.to_dict() | {"citation": p.citation} for p in search(q, k=4)])

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant import retrieval
-from assistant.retrieval import (BM25, IngestError, Passage, add_files, chunk_markdown, chunk_text,
+from tools import retrieval
+from tools.retrieval import (BM25, IngestError, Passage, add_files, chunk_markdown, chunk_text,
                                  ensure_index, search, tokenize)
 
 CORPUS = retrieval.corpus_dir()

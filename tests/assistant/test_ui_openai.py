@@ -12,7 +12,7 @@ from ui_server import free_port, running_app
 
 from assistant.llm import chat_openai
 from tools.assimilation import CycleArgs
-from assistant.settings import Settings
+from tools.settings import Settings
 
 
 def llm(url: str, home, timeout: float = 10.0):

@@ -24,7 +24,7 @@ def running_app(home: Path, mcp: bool = False, model: Any = None) -> Iterator[st
     127.0.0.1; yields its base URL."""
     import uvicorn
 
-    from assistant.settings import from_env, get_settings
+    from tools.settings import from_env, get_settings
     from assistant.ui import create_app
 
     old = os.environ.get("DALAB_HOME")

@@ -13,7 +13,7 @@ index serving. The index is rebuilt when the content hash (file names and bytes 
 ``user_docs/``, the chunking version and the model name) changes; unchanged chunks reuse their
 stored embeddings.
 
-Chunking, the tokenizer and BM25 live in ``assistant.chunking``; this module keeps the index and
+Chunking, the tokenizer and BM25 live in ``tools.chunking``; this module keeps the index and
 the search.
 
 Public API (used by the CLI, the ``search_lectures`` tool, the agent and the UI): ``ensure_index``,
@@ -39,10 +39,10 @@ from typing import Iterator
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from assistant import embedding
-from assistant.chunking import BM25, CHUNKING_VERSION, Chunk, chunk_file, pdf_text, tokenize
-from assistant.chunking import MD_MAX_WORDS, chunk_markdown, chunk_text  # noqa: F401 (re-exported)
-from assistant.settings import get_settings
+from tools import embedding
+from tools.chunking import BM25, CHUNKING_VERSION, Chunk, chunk_file, pdf_text, tokenize
+from tools.chunking import MD_MAX_WORDS, chunk_markdown, chunk_text  # noqa: F401 (re-exported)
+from tools.settings import get_settings
 
 COLLECTION = "lectures"
 MODES = ("hybrid", "dense", "bm25")
