@@ -216,10 +216,14 @@ class RunContext:
     files: list[Path] = field(default_factory=list)
     resolved: dict[str, str] = field(default_factory=dict)
     passages: list[dict[str, Any]] = field(default_factory=list)
+    figures_enabled: bool = True
+    """False where only the numbers are wanted (each point of a sweep): figures are not saved."""
 
     def save_figure(self, fig: Any, name: str) -> Path:
-        """Save a matplotlib figure as ``<name>.png`` in the run directory."""
+        """Save a matplotlib figure as ``<name>.png`` in the run directory (unless figures are off)."""
         path = self.run_dir / f"{name}.png"
+        if not self.figures_enabled:
+            return path
         fig.savefig(path, dpi=110, bbox_inches="tight")
         self.figures.append(path)
         return path
