@@ -16,6 +16,7 @@ MODULES = [
     "benchmarks.bench_retrieval",
     "benchmarks.bench_agent",
     "benchmarks.bench_tools",
+    "benchmarks.bench_sweep",
     "benchmarks.bench_ui",
 ]
 

@@ -108,7 +108,7 @@ def dask_client(n_tasks: int) -> Iterator[tuple[Any, str]]:
         return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")     # port and dashboard notices are not the student's concern
-        cluster = LocalCluster(n_workers=local_workers(n_tasks), threads_per_worker=1, processes=True,
+        cluster = LocalCluster(n_workers=local_workers(n_tasks), threads_per_worker=1, processes=True, host="127.0.0.1",
                                dashboard_address=None, silence_logs=40)
     with cluster, Client(cluster, set_as_default=False) as client:
         yield client, "local"

@@ -340,7 +340,7 @@ def run_sweep(args: SweepArgs, ctx: RunContext) -> tuple[str, dict[str, Any]]:
     where = {"local": f"a local Dask cluster of {outcome.workers} workers",
              "none": "no cluster (all from the cache)"}.get(outcome.scheduler, f"the Dask scheduler {outcome.scheduler}")
     sizes = " × ".join(f"{len(v)} {n}" for n, v in zip(plan.names, plan.values))
-    failed = (f" {n_failed} points failed (NaN in the dataset), e.g. {json.loads(ds.attrs['errors'])[0]}."
+    failed = (f" {n_failed} of {n_points} points failed (NaN in the dataset), e.g. {json.loads(ds.attrs['errors'])[0]}."
               if n_failed else "")
     summary = (
         f"Swept {plan.tool} over {sizes} × {len(plan.seeds)} seeds = {n_points} points on {where} "
@@ -397,18 +397,20 @@ def sweep_tool_for(question: str) -> str:
     return "run_da_experiment"
 
 
-def sweep_from_question(question: str, model: type[ToolArgs] | None = None) -> dict[str, Any] | None:
+def sweep_from_question(question: str, tool: str | None = None,
+                        model: type[ToolArgs] | None = None) -> dict[str, Any] | None:
     """``run_sweep`` arguments for a sensitivity question, or None if it names nothing to sweep.
 
     "how does the EnKF error depend on ensemble size and inflation?" gives
     ``{"tool": "run_da_experiment", "grid": {"n_members": [5, 10, 20, 40], "inflation": [1.0, 1.02,
     1.05, 1.1]}, "fixed": {"method": "enkf"}}``. Values listed in the question ("sigma_o 0.5, 1 and
     2") replace the defaults; one DA method named is fixed, several are swept; "3 seeds" sets
-    ``seeds``. ``model``: the target tool's argument model, when it is registered, to keep only
-    the arguments it takes and to read the phrases it declares (values must then be listed).
+    ``seeds``. ``tool``: the target tool if known (else :func:`sweep_tool_for`); ``model``: its
+    argument model, when it is registered, to keep only the arguments it takes and to read the
+    phrases it declares (values of arguments without a default list must then be listed).
     """
     t = question.lower()
-    tool = sweep_tool_for(question)
+    tool = tool or sweep_tool_for(question)
     patterns = {name: rx for name, (rx, _) in SWEEPABLE.items()}
     if model is not None:
         patterns = {n: rx for n, rx in patterns.items() if n in model.model_fields}
