@@ -140,7 +140,7 @@ def plan_sweep(args: SweepArgs, specs: Mapping[str, ToolSpec]) -> SweepPlan:
     n_points = math.prod(len(v) for v in args.grid.values()) * args.seeds
     if n_points > MAX_POINTS:
         sizes = " × ".join(f"{len(v)} {n}" for n, v in args.grid.items())
-        raise ToolError(f"this sweep asks for {n_points:,} points ({sizes} × {args.seeds} seeds); at most "
+        raise ToolError(f"this sweep asks for {n_points:,} points ({sizes} × {_count(args.seeds, 'seed')}); at most "
                         f"{MAX_POINTS:,} are allowed: use fewer values or seeds")
     first_seed = args.fixed.get("seed", 0) if has_seed else 0
     if not isinstance(first_seed, int) or isinstance(first_seed, bool) or first_seed < 0:
@@ -171,6 +171,10 @@ def plan_sweep(args: SweepArgs, specs: Mapping[str, ToolSpec]) -> SweepPlan:
     return SweepPlan(args.tool, names, values, seeds, tuple(points))
 
 
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'s' * (n != 1)}"
+
+
 def _sweepable(spec: ToolSpec) -> bool:
     """Experiment tools: they write run records (not search) and are not the sweep itself."""
     return spec.records and spec.name != "run_sweep"
@@ -191,8 +195,8 @@ def to_dataset(plan: SweepPlan, outcome: Outcome, fixed: Mapping[str, Any]):
         record = outcome.results[point.key]
         if "metrics" not in record:
             failed[point.index] = 1
-            errors.append(f"{describe(plan.names, _values(plan, point.index[:-1]))} (seed {plan.seeds[point.index[-1]]}): "
-                          f"{record.get('error', 'failed')}")
+            where = describe(plan.names, _values(plan, point.index[:-1]))
+            errors.append(f"{where} (seed {plan.seeds[point.index[-1]]}): {record.get('error', 'failed')}")
             continue
         for name, value in record["metrics"].items():
             if _is_number(value):
@@ -337,13 +341,13 @@ def run_sweep(args: SweepArgs, ctx: RunContext) -> tuple[str, dict[str, Any]]:
     ctx.save_figure(*sweep_figure(ds, plan, spec, metric, best, mean, std))
     spread = f" ± {std[best]:.3g}" if len(plan.seeds) > 1 else ""
     word = "lowest" if lower_is_better(metric) else "highest"
-    where = {"local": f"a local Dask cluster of {outcome.workers} workers",
-             "none": "no cluster (all from the cache)"}.get(outcome.scheduler, f"the Dask scheduler {outcome.scheduler}")
+    where = {"local": f"a local Dask cluster of {outcome.workers} workers", "none": "no cluster (all from the cache)"
+             }.get(outcome.scheduler, f"the Dask scheduler {outcome.scheduler}")
     sizes = " × ".join(f"{len(v)} {n}" for n, v in zip(plan.names, plan.values))
-    failed = (f" {n_failed} of {n_points} points failed (NaN in the dataset), e.g. {json.loads(ds.attrs['errors'])[0]}."
-              if n_failed else "")
+    first_error = json.loads(ds.attrs["errors"])[:1]
+    failed = f" {n_failed} of {n_points} points failed (NaN in the dataset), e.g. {first_error[0]}." if n_failed else ""
     summary = (
-        f"Swept {plan.tool} over {sizes} × {len(plan.seeds)} seeds = {n_points} points on {where} "
+        f"Swept {plan.tool} over {sizes} × {_count(len(plan.seeds), 'seed')} = {n_points} points on {where} "
         f"({outcome.n_computed} computed, {outcome.n_cached} from the cache) in {wall:.1f} s. Best ({word} mean "
         f"{metric} over seeds): {setting} with {metric} = {mean[best]:.3g}{spread}; worst: {worst_setting} "
         f"with {mean[worst]:.3g}.{failed}"
