@@ -170,6 +170,28 @@ def test_resuming_an_interrupted_sweep_computes_only_the_missing_points(external
     xr.testing.assert_identical(ds.drop_attrs(), xr.open_dataset(third.run_dir / "sweep.nc").drop_attrs())
 
 
+def test_ctrl_c_on_the_command_line_keeps_the_finished_points_for_the_next_run(external, tmp_path):
+    env = os.environ | {"DALAB_HOME": str(tmp_path), "DASK_SCHEDULER_ADDRESS": external, "PYTHONPATH": str(REPO)}
+    sweep = {"tool": "run_origen_oscillator", "grid": {"sigma_o": [0.1, 0.2, 0.3, 0.4, 0.5], "n_cycles": [4, 8]},
+             "seeds": 4}
+    cli = subprocess.Popen([sys.executable, "-m", "assistant.cli", "tool", "run_sweep", f"tool={sweep['tool']}",
+                            f"grid={json.dumps(sweep['grid'])}", "seeds=4"], env=env, cwd=REPO,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    seen = ""
+    while "5/40 points" not in seen and cli.poll() is None:
+        seen += cli.stderr.read(1)
+    cli.send_signal(signal.SIGINT)
+    rest = cli.stderr.read()
+    assert cli.wait(timeout=30) == 130, seen + rest
+    assert "interrupted (Ctrl-C)" in rest and "Traceback" not in rest
+    assert not any((tmp_path / "runs").iterdir())
+    done = len(cluster.PointCache(tmp_path / "sweep-cache" / "run_origen_oscillator"))
+    assert 5 <= done < 40
+    with dask.config.set({"scheduler-address": external}):
+        again = run_tool("run_sweep", sweep, workspace=tmp_path)
+    assert (again.metrics["n_cached"], again.metrics["n_computed"], again.metrics["n_failed"]) == (done, 40 - done, 0)
+
+
 def test_a_worker_killed_mid_sweep_does_not_lose_the_sweep(tmp_path):
     sweep = {"tool": "run_origen_lorenz63", "grid": {"sigma_o": [0.5, 1.0, 2.0, 4.0], "n_cycles": [4, 8]},
              "fixed": {"n_steps": 300}, "seeds": 2}
