@@ -7,24 +7,32 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from tools import plots
-from tools.base import Example, RunContext, ToolArgs, ToolSpec
+from tools import plots, words
+from tools.base import Example, RunContext, ToolArgs, ToolSpec, arg
 from toyda import lorenz63 as l63
 from toyda import oscillator as osc
 from toyda.metrics import rmse
 
 _O = osc.DEFAULTS
 _L = l63.DEFAULTS
-SEED = Field(0, ge=0, le=2**31 - 1, description="random seed (observation pattern and noise)")
+SEED = arg(0, ge=0, le=2**31 - 1, description="random seed (observation pattern and noise)", phrases=words.SEED)
 
 
 class CycleArgs(ToolArgs):
-    n_steps: int = Field(_O.n_steps, ge=2, le=10_000, description="time steps (one revolution of the circle)")
-    sigma_b: float = Field(_O.sigma_b, gt=0, le=10, description="background-error standard deviation σ_b (B = σ_b² I)")
-    sigma_o: float = Field(_O.sigma_o, gt=0, le=10, description="observation-error standard deviation σ_o (R = σ_o²)")
-    obs_pattern: Literal["random", "alternating", "x1", "x2"] = Field(
-        _O.obs_pattern, description="which component is observed at each step")
-    covariance_update: bool = Field(False, description="Kalman covariance update B ← (I−KH)B after each analysis")
+    n_steps: int = arg(_O.n_steps, ge=2, le=10_000, description="time steps (one revolution of the circle)",
+        phrases=words.TIME_STEPS)
+    sigma_b: float = arg(_O.sigma_b, gt=0, le=10, description="background-error standard deviation σ_b (B = σ_b² I)",
+        phrases=words.SIGMA_B)
+    sigma_o: float = arg(_O.sigma_o, gt=0, le=10, description="observation-error standard deviation σ_o (R = σ_o²)",
+        phrases=words.SIGMA_O)
+    obs_pattern: Literal["random", "alternating", "x1", "x2"] = arg(
+        _O.obs_pattern, description="which component is observed at each step",
+        values={"alternating": ("alternating", "alternate", "alternately", "take turns"),
+                "x1": ("only x1", "just x1", "x1 only", "observe x1", "observing x1"),
+                "x2": ("only x2", "just x2", "x2 only", "observe x2", "observing x2"),
+                "random": ("random pattern", "randomly", "random component", "at random")})
+    covariance_update: bool = arg(False, description="Kalman covariance update B ← (I−KH)B after each analysis",
+        phrases=words.COVARIANCE_UPDATE, values=words.FIXED_B)
     seed: int = SEED
 
 
@@ -75,11 +83,16 @@ def cycle_metrics(rmse: np.ndarray, sigma_o: float) -> dict[str, float]:
 
 
 class OrigenOscillatorArgs(ToolArgs):
-    n_cycles: int = Field(_O.n_cycles, ge=1, le=500, description="ORIGEN cycles (cycle 0 = persistence 3D-Var)")
-    n_steps: int = Field(_O.n_steps, ge=2, le=10_000, description="time steps of the trajectory")
-    sigma_b: float = Field(_O.sigma_b, gt=0, le=10, description="initial background-error standard deviation σ_b")
-    sigma_o: float = Field(_O.sigma_o, gt=0, le=10, description="observation-error standard deviation σ_o")
-    covariance_update: bool = Field(False, description="update B ← (I−KH)B per time index across cycles (Kalman-style)")
+    n_cycles: int = arg(_O.n_cycles, ge=1, le=500, description="ORIGEN cycles (cycle 0 = persistence 3D-Var)",
+        phrases=words.N_CYCLES)
+    n_steps: int = arg(_O.n_steps, ge=2, le=10_000, description="time steps of the trajectory",
+        phrases=words.TIME_STEPS)
+    sigma_b: float = arg(_O.sigma_b, gt=0, le=10, description="initial background-error standard deviation σ_b",
+        phrases=words.SIGMA_B)
+    sigma_o: float = arg(_O.sigma_o, gt=0, le=10, description="observation-error standard deviation σ_o",
+        phrases=words.SIGMA_O)
+    covariance_update: bool = arg(False, description="update B ← (I−KH)B per time index across cycles (Kalman-style)",
+        phrases=words.COVARIANCE_UPDATE, values=words.FIXED_B)
     seed: int = SEED
 
 
@@ -131,11 +144,16 @@ def run_origen_oscillator(args: OrigenOscillatorArgs, ctx: RunContext) -> tuple[
 
 
 class OrigenLorenzArgs(ToolArgs):
-    n_steps: int = Field(_L.n_steps, ge=10, le=20_000, description="model time steps of the trajectory")
-    dt: float = Field(_L.dt, gt=0, le=0.05, description="model time step (Lorenz time units)")
-    n_cycles: int = Field(_L.n_cycles, ge=1, le=200, description="ORIGEN cycles (cycle 0 = persistence 3D-Var)")
-    sigma_o: float = Field(_L.sigma_o, gt=0, le=20, description="observation-error standard deviation per observed component")
-    covariance_update: bool = Field(True, description="B ← Pᵃ per time index across cycles (Kalman-style)")
+    n_steps: int = arg(_L.n_steps, ge=10, le=20_000, description="model time steps of the trajectory",
+        phrases=words.TIME_STEPS)
+    dt: float = arg(_L.dt, gt=0, le=0.05, description="model time step (Lorenz time units)",
+        phrases=words.DT)
+    n_cycles: int = arg(_L.n_cycles, ge=1, le=200, description="ORIGEN cycles (cycle 0 = persistence 3D-Var)",
+        phrases=words.N_CYCLES)
+    sigma_o: float = arg(_L.sigma_o, gt=0, le=20, description="observation-error standard deviation per observed component",
+        phrases=words.SIGMA_O)
+    covariance_update: bool = arg(True, description="B ← Pᵃ per time index across cycles (Kalman-style)",
+        phrases=words.COVARIANCE_UPDATE, values=words.FIXED_B)
     seed: int = SEED
 
 

@@ -11,7 +11,8 @@ from pydantic import Field
 
 from tools import plots
 from tools.atmosphere import ObservationsArgs, observe
-from tools.base import Example, RunContext, ToolArgs, ToolSpec, ToolError
+from tools import words
+from tools.base import Example, RunContext, ToolArgs, ToolSpec, arg, ToolError
 from tools.datasets import NPZ_NAME, load_npz, save_npz
 
 MODEL_NAME = "obs2obs.pt"
@@ -26,12 +27,18 @@ class TrainArgs(ToolArgs):
     dataset: str | None = Field(
         None, description="dataset: a run name or path of a dyn_truth_obs.npz; default: the latest one if it has "
                           f"at least {MIN_TRANSITIONS} transitions, else a training dataset is generated")
-    mode: Literal["A", "B"] = Field("A", description="RS inputs: A = sampled anywhere from the truth + noise, "
-                                                     "B = only the stored radiosondes")
-    epochs: int = Field(60, ge=1, le=500, description="maximum training epochs (early stopping may end sooner)")
-    alpha: float = Field(1.0, ge=0, le=100, description="weight α of the RS query loss in L = L_sat + α L_rs")
-    lr: float = Field(2e-3, gt=0, le=1, description="Adam learning rate")
-    seed: int = Field(0, ge=0, le=2**31 - 1, description="random seed (weights, sampling)")
+    mode: Literal["A", "B"] = arg("A", description="RS inputs: A = sampled anywhere from the truth + noise, "
+                                                     "B = only the stored radiosondes",
+        values={"A": ("mode a", "a mode", "variant a"),
+                "B": ("mode b", "b mode", "variant b")})
+    epochs: int = arg(60, ge=1, le=500, description="maximum training epochs (early stopping may end sooner)",
+        phrases=words.EPOCHS)
+    alpha: float = arg(1.0, ge=0, le=100, description="weight α of the RS query loss in L = L_sat + α L_rs",
+        phrases=("alpha", "α", "rs weight", "query loss weight"))
+    lr: float = arg(2e-3, gt=0, le=1, description="Adam learning rate",
+        phrases=("lr", "learning rate"))
+    seed: int = arg(0, ge=0, le=2**31 - 1, description="random seed (weights, sampling)",
+        phrases=words.SEED)
 
 
 def _training_dataset(args: TrainArgs, ctx: RunContext):
@@ -156,10 +163,12 @@ def _transition(model, ds, time_index: int | None) -> int:
 
 
 class ProfileArgs(ToolArgs):
-    column: int | None = Field(None, ge=0, le=399, description="grid column of the profile; default: halfway "
-                                                               "between the first two radiosonde stations")
-    time_index: int | None = Field(None, ge=0, description="snapshot t of the inputs (the profile is at t+1); "
-                                                           "default: the first held-out transition")
+    column: int | None = arg(None, ge=0, le=399, description="grid column of the profile; default: halfway "
+                                                               "between the first two radiosonde stations",
+        phrases=("column", "col", "x index", "column index"))
+    time_index: int | None = arg(None, ge=0, description="snapshot t of the inputs (the profile is at t+1); "
+                                                           "default: the first held-out transition",
+        phrases=("snapshot", "time index", "t", "time", "snapshot index"))
     model: str | None = MODEL
     dataset: str | None = DATASET
 
@@ -191,8 +200,9 @@ def predict_profile(args: ProfileArgs, ctx: RunContext) -> tuple[str, dict[str, 
 
 
 class ReconstructArgs(ToolArgs):
-    time_index: int | None = Field(None, ge=0, description="snapshot t of the inputs (the field is at t+1); "
-                                                           "default: the first held-out transition")
+    time_index: int | None = arg(None, ge=0, description="snapshot t of the inputs (the field is at t+1); "
+                                                           "default: the first held-out transition",
+        phrases=("snapshot", "time index", "t", "time", "snapshot index"))
     model: str | None = MODEL
     dataset: str | None = DATASET
 
@@ -233,11 +243,16 @@ class EmulatorArgs(ToolArgs):
     reconstruction: str | None = Field(
         None, description="ORIGEN reconstruction: a run name or path of origen_l63.npz; default: the latest one if it "
                           f"has at least {MIN_EMULATOR_STATES} states, else ORIGEN is run first (5,000 steps)")
-    train_on: Literal["reconstruction", "truth"] = Field("reconstruction", description="learn from the ORIGEN "
-                                                         "analysis x_a (as in the lecture) or from the true trajectory")
-    epochs: int = Field(150, ge=1, le=5000, description="one-step training epochs (early stopping may end sooner)")
-    rollout_steps: int = Field(10, ge=0, le=100, description="steps unrolled in the fine-tuning loss (0 = no fine-tuning)")
-    seed: int = Field(0, ge=0, le=2**31 - 1, description="random seed")
+    train_on: Literal["reconstruction", "truth"] = arg("reconstruction", description="learn from the ORIGEN "
+                                                         "analysis x_a (as in the lecture) or from the true trajectory",
+        values={"truth": ("on the truth", "from the truth", "true trajectory", "on truth"),
+                "reconstruction": ("on the reconstruction", "from the reconstruction", "on the analyses", "from the analyses", "on the analysis")})
+    epochs: int = arg(150, ge=1, le=5000, description="one-step training epochs (early stopping may end sooner)",
+        phrases=words.EPOCHS)
+    rollout_steps: int = arg(10, ge=0, le=100, description="steps unrolled in the fine-tuning loss (0 = no fine-tuning)",
+        phrases=("rollout", "rollout steps", "roll-out", "# step rollout", "# step rollouts", "rollout of #", "rollouts of #", "rollout length"))
+    seed: int = arg(0, ge=0, le=2**31 - 1, description="random seed",
+        phrases=words.SEED)
 
 
 def _reconstruction(args: EmulatorArgs, ctx: RunContext) -> tuple[dict[str, np.ndarray], str]:
