@@ -42,6 +42,17 @@ Tools: {tools}.\
 OUTSIDE_LAB = ("That seems to be outside this lab: I found nothing about it in the lecture notes. "
                "I can run the lab's experiments and explain the course material; ask \"help\" for examples.")
 
+OFF_TOPIC = ("That is outside what I can help with: I am dalab, the lab assistant for the course on machine "
+             "learning in data assimilation. I run the lab's experiments (the toy atmosphere, observations, the "
+             "obs-to-obs network, 3D-Var, ORIGEN, DA methods on Lorenz-63/96) and explain the lecture material. "
+             "Ask \"help\" for examples.")
+
+LACKING = ("dalab does not have {what}, so I have not run anything in its place. What it can do instead: "
+           "{instead}. The lecture notes may still explain the idea: ask \"what is …?\".")
+
+NOT_COVERED = ("The lecture notes don't cover this. The nearest related passage (it may not answer your "
+               "question):\n> {nearest}")
+
 YOU_ARE_WELCOME = ("You're welcome. Ask for another run (\"now with the covariance update\") or about a "
                    "lecture concept whenever you like.")
 

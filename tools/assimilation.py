@@ -209,9 +209,9 @@ TOOLS = (
     ),
     ToolSpec(
         "run_origen_oscillator", run_origen_oscillator, OrigenOscillatorArgs,
-        keywords=((4, r"origen|orign|iterative (?:3d-?var )?reconstruction|oscillator cycles"
+        keywords=((4, r"origen|orign|iterat\w* (?:3d-?var )?reconstruction|oscillator cycles"
                       r"|reconstruct\w* (?:the )?(?:whole )?trajectory"),
-                  (2, r"oscillator|unit circle")),
+                  (2, r"oscillator|oscilator|\bcircle\b")),
         topic="ORIGEN oscillator covariance update",
         figures=("rmse_per_cycle", "trajectories", "final_cycle", "sequential_rounds"),
         examples=(

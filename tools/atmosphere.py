@@ -179,7 +179,8 @@ def generate_observations(args: ObservationsArgs, ctx: RunContext) -> tuple[str,
 TOOLS = (
     ToolSpec(
         "simulate_atmosphere", simulate_atmosphere, SimulateArgs,
-        keywords=((2, r"simul|toy atmosphere|atmos\w*|atmo\b|advection|budget|tracer|diffusion|advect"),),
+        keywords=((2, r"simul|toy atmosphere|atmos\w*|atmo\b|advection|budget|tracer|diffusion|advect|2d model"
+                      r"|\bwind\b"),),
         topic="toy atmosphere",
         figures=("snapshots", "budget"),
         examples=(

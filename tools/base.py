@@ -39,19 +39,23 @@ class ToolArgs(BaseModel):
 
 
 def arg(default: Any = ..., *, phrases: tuple[str, ...] | list[str] = (),
-        values: dict[str, list[str]] | None = None, **kwargs: Any) -> Any:
+        values: dict[str, Any] | None = None, files: tuple[str, ...] = (), **kwargs: Any) -> Any:
     """A pydantic ``Field`` that also declares how students name the argument.
 
     ``phrases`` are the words students use for it ("obs error", "observation noise", "σo" for
     sigma_o; "let B evolve", "Kalman-style update" for covariance_update); ``values`` maps each
     allowed value of a text/literal argument to the words that mean it ({"etkf": ["ensemble
-    transform", "square-root enkf"]}). The offline model reads requests with these.
+    transform", "square-root enkf"]}); ``files`` the extensions of a file argument ((".csv", ".nc")).
+    A phrase with ``#`` says where the number stands ("every # steps"). The offline model reads
+    requests with these.
     """
     extra = dict(kwargs.pop("json_schema_extra", None) or {})
     if phrases:
         extra["phrases"] = list(phrases)
     if values:
         extra["values"] = {k: list(v) for k, v in values.items()}
+    if files:
+        extra["files"] = list(files)
     return Field(default, json_schema_extra=extra or None, **kwargs)
 
 
@@ -99,6 +103,13 @@ class ToolSpec:
     """names of the figures it saves (without .png)"""
     records: bool = True
     """False for tools that only read (search_lectures): no run directory is written."""
+    questions: tuple[str, ...] = ()
+    """regexes of questions this tool answers by running ("how does .* depend on"), not from the notes"""
+    read: Callable[[str], dict[str, Any]] | None = None
+    """reads the arguments that phrases cannot express (a sweep's grid, a list of methods) from a request"""
+    explain: Callable[["ToolResult", str], str | None] | None = None
+    """answers a question about this tool's last result from its own numbers ("what did the gain come
+    out as?"), or None when the question is not about them"""
 
     @property
     def description(self) -> str:

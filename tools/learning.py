@@ -250,7 +250,7 @@ class EmulatorArgs(ToolArgs):
     epochs: int = arg(150, ge=1, le=5000, description="one-step training epochs (early stopping may end sooner)",
         phrases=words.EPOCHS)
     rollout_steps: int = arg(10, ge=0, le=100, description="steps unrolled in the fine-tuning loss (0 = no fine-tuning)",
-        phrases=("rollout", "rollout steps", "roll-out", "# step rollout", "# step rollouts", "rollout of #", "rollouts of #", "rollout length"))
+        phrases=("rollout", "rollout steps", "roll-out", "# step rollout", "# step rollouts", "rollout of #", "rollouts of #", "rollout length", "# steps rollout"))
     seed: int = arg(0, ge=0, le=2**31 - 1, description="random seed",
         phrases=words.SEED)
 
@@ -381,7 +381,8 @@ TOOLS = (
     ToolSpec(
         "predict_profile", predict_profile, ProfileArgs,
         keywords=((5, r"\bprofiles?\b|unseen colu?mn|eval(?:uation)?\s*(?:1|one|#1|i)\b|new location"
-                      r"|colu?mn with(?:out| no) (?:a )?(?:station|radiosonde)"),),
+                      r"|colu?mn with(?:out| no) (?:a )?(?:station|radiosonde)|no (?:station|radiosonde)"),
+                  (3.2, r"\bcolu?mn \d+")),
         topic="profile at an unseen column",
         figures=("profile",),
         examples=(
@@ -393,7 +394,7 @@ TOOLS = (
         "reconstruct_field", reconstruct_field, ReconstructArgs,
         keywords=((5, r"reconstruct\w* (?:the )?(?:full |whole |entire |2d )?(?:tracer )?field|field reconstruction"
                       r"|query (?:it |the (?:network|net|model) )?everywhere|eval(?:uation)?\s*(?:2|two|#2|ii)\b"
-                      r"|(?:full|whole|entire) (?:2d )?field"),
+                      r"|(?:full|whole|entire|complete) (?:2d |tracer |2d tracer )?field"),
                   (1.5, r"\breconstruct\w*")),
         topic="field reconstruction",
         figures=("reconstruction", "sat_prediction"),
@@ -405,7 +406,9 @@ TOOLS = (
     ToolSpec(
         "train_lorenz63_emulator", train_lorenz63_emulator, EmulatorArgs,
         keywords=((6, r"emulat|learn\w* (?:l63 |lorenz(?:-?63)? )?(?:forecast )?model|forecast model"
-                      r"|roll-?outs?\b|surrogate|learn\w* (?:the )?dynamics"),),
+                      r"|roll-?outs?\b|surrogate|learn\w* (?:the )?(?:\w+ )?dynamics"
+                      r"|(?:l-?63|lorenz(?:-?63)?) (?:network|net|nn|mlp)"
+                      r"|(?:network|net|nn|mlp|model) (?:on|from) (?:the )?(?:origen )?(?:reconstruction|analys)"),),
         topic="learned forecast model emulator rollout",
         figures=("rollouts", "error_vs_lead", "loss_curves"),
         examples=(

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.offline import SEARCH, evaluate_routing, extract_args, route
+from assistant.offline import SEARCH, evaluate_routing, route
+from assistant.routing import all_args
 from tools.registry import TOOLS
 
 EVAL = json.loads((Path(__file__).parent / "routing_eval.json").read_text())["cases"]
@@ -93,7 +94,7 @@ def test_routing_is_fast():
     ("10 snapshots", {"n_snapshots": 10}),
 ])
 def test_argument_phrasings(text, want):
-    got = extract_args(text)
+    got = all_args(text)
     assert _args_match(got, want), got
 
 
@@ -151,7 +152,7 @@ def test_thanks_gets_a_short_reply_not_the_help_text():
 
 
 def test_values_no_run_can_use_are_named_in_the_answer():
-    from assistant.offline import unused_note
+    from assistant.answers import unused_note
 
     r = route("again with 300 steps", ("train_lorenz63_emulator", {"epochs": 50}))
     assert r.calls == [("train_lorenz63_emulator", {"epochs": 50})]
