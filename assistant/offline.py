@@ -172,7 +172,10 @@ def route(request: str, previous: Call | None = None) -> Route:
     # a question about the last result: answered from its numbers and the notes, nothing is rerun
     if (previous is not None and question_led and not run_verb and not runs_question and (tool in (None, previous[0]))
             and _ABOUT_LAST.search(core) and not _args(core, previous[0])):
-        return Route(calls=[(SEARCH, {"query": _search_query(request, previous[0], previous)})], about_last=True)
+        words = topic(previous[0])
+        query = re.sub(r"\b(?:it|that|this) value\b|\bcome out as\b|\bcame out\b", " ", request).strip(" ?.!")
+        query = f"{query} ({words})" if words else query
+        return Route(calls=[(SEARCH, {"query": re.sub(r"\s+", " ", query)[:500]})], about_last=True)
 
     # a question that only describes an experiment ("why does the covariance update converge?")
     # asks for an explanation, not a run

@@ -192,6 +192,42 @@ def run_origen_lorenz63(args: OrigenLorenzArgs, ctx: RunContext) -> tuple[str, d
     return summary, metrics
 
 
+def _explain_cycle(result: Any, question: str) -> str | None:
+    """The 3D-Var cycle's own numbers for a question about them (gain, error)."""
+    q = question.lower()
+    a, m = result.args, result.metrics
+    sb, so = float(a["sigma_b"]), float(a["sigma_o"])
+    out = []
+    if "gain" in q or "weight" in q or "trust" in q:
+        g = m["gain_first"]
+        out.append(
+            f"The gain came out as {g:.3f} at the first step: K = σ_b²/(σ_b²+σ_o²) = {sb:g}²/({sb:g}²+{so:g}²) = "
+            f"{sb * sb:.4g}/{sb * sb + so * so:.4g}. The background-error variance is {sb * sb / (so * so):.2g}× the "
+            f"observation-error variance, so each analysis moves {100 * g:.0f}% of the way from the background to "
+            f"the observation (variances, not standard deviations, set the weights).")
+        if a.get("covariance_update"):
+            out.append(f"With the covariance update B shrank after each analysis, so the gain fell to "
+                       f"{m['gain_last']:.3f} by the last step.")
+    if any(w in q for w in ("rmse", "error", "plateau", "good", "accura", "sigma", "σ", "converge")):
+        out.append(f"The analysis RMSE was {m['rmse_analysis']:.3f}, {m['rmse_analysis'] / so:.2f} σ_o (σ_o = {so:g}), "
+                   f"against {m['rmse_background']:.3f} for the background; x1 {m['rmse_x1']:.3f}, x2 {m['rmse_x2']:.3f}.")
+    return " ".join(out) or None
+
+
+def _explain_origen(result: Any, question: str) -> str | None:
+    """An ORIGEN run's own numbers for a question about its error or convergence."""
+    q = question.lower()
+    if not any(w in q for w in ("rmse", "error", "plateau", "converge", "good", "cycle", "improv", "better")):
+        return None
+    m, so = result.metrics, float(result.args["sigma_o"])
+    text = (f"The reconstruction error went from {m['rmse_cycle0']:.3f} after cycle 0 to {m['rmse_final']:.3f} after "
+            f"the last cycle, {m['rmse_final_over_sigma_o']:.2f} σ_o (σ_o = {so:g}).")
+    if "rmse_final_fixed_B" in m:
+        text += (f" On the same observations fixed B ended at {m['rmse_final_fixed_B']:.3f} and the covariance "
+                 f"update at {m['rmse_final_updated_B']:.3f}.")
+    return text
+
+
 TOOLS = (
     ToolSpec(
         "run_3dvar_cycle", run_3dvar_cycle, CycleArgs,
@@ -199,6 +235,7 @@ TOOLS = (
                       r"|cycling|kalman gain|variational cycle"),),
         topic="3D-Var cycle",
         figures=("timeseries",),
+        explain=_explain_cycle,
         examples=(
             Example("run a 3D-Var cycle", {}),
             Example("Run a 3D-Var cycle with observation error 0.2", {"sigma_o": 0.2}),
@@ -213,6 +250,7 @@ TOOLS = (
                       r"|reconstruct\w* (?:the )?(?:whole )?trajectory"),
                   (2, r"oscillator|oscilator|\bcircle\b")),
         topic="ORIGEN oscillator covariance update",
+        explain=_explain_origen,
         figures=("rmse_per_cycle", "trajectories", "final_cycle", "sequential_rounds"),
         examples=(
             Example("run ORIGEN on the oscillator", {}),
@@ -224,6 +262,7 @@ TOOLS = (
         "run_origen_lorenz63", run_origen_lorenz63, OrigenLorenzArgs,
         keywords=((5, r"lorenz|\bl-?63\b|butterfly|chaotic|lorentz|lornez"),),
         topic="ORIGEN Lorenz-63",
+        explain=_explain_origen,
         figures=("rmse_per_cycle", "timeseries", "phase_xz"),
         examples=(
             Example("run ORIGEN on Lorenz-63", {}),

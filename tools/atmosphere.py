@@ -176,12 +176,34 @@ def generate_observations(args: ObservationsArgs, ctx: RunContext) -> tuple[str,
     return summary, metrics
 
 
+def _explain_simulation(result: Any, question: str) -> str | None:
+    """The simulation's own budget numbers for a question about them."""
+    q = question.lower()
+    m = result.metrics
+    out = []
+    if any(w in q for w in ("budget", "residual", "closed", "clos", "balance", "conserv")):
+        rel = m["budget_residual_rel"]
+        verdict = "Yes, the budget is closed" if rel < 1e-3 else "The budget is not closed"
+        out.append(
+            f"{verdict}: over the run the source injected {m['acc_in']:.4g}, damping and the sponge removed "
+            f"{m['acc_loss']:.4g}, and the content ended at C = {m['C_final']:.4g}; the residual "
+            f"C(t) − C(0) − (injected − lost) is {m['budget_residual']:.3g}, {100 * rel:.3g}% of the injection. "
+            f"That residual comes from summing the fluxes with the rectangle rule; summed with the RK4 weights "
+            f"it is {m['budget_residual_rk4']:.2g} (round-off), so the scheme itself conserves the tracer.")
+    if any(w in q for w in ("steady", "equilibri", "level", "spin")):
+        drift = m["C_change_last_fifth_rel"]
+        out.append(f"Over the last fifth of the run C(t) changed by {100 * drift:+.1f}%: "
+                   + ("a statistical steady state." if abs(drift) < 0.1 else "still spinning up."))
+    return " ".join(out) or None
+
+
 TOOLS = (
     ToolSpec(
         "simulate_atmosphere", simulate_atmosphere, SimulateArgs,
         keywords=((2, r"simul|toy atmosphere|atmos\w*|atmo\b|advection|budget|tracer|diffusion|advect|2d model"
                       r"|\bwind\b"),),
-        topic="toy atmosphere",
+        topic="toy atmosphere budget",
+        explain=_explain_simulation,
         figures=("snapshots", "budget"),
         examples=(
             Example("simulate the toy atmosphere", {}),
