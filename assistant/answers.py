@@ -201,6 +201,7 @@ def unused_note(request: str, runs: Sequence[tuple[str, dict[str, Any]]]) -> str
     if not runs:
         return None
     used = set().union(*(set(args) for _, args in runs))
+    used |= {k for _, args in runs for v in args.values() if isinstance(v, dict) for k in v}   # a script's or sweep's
     unused = {k: v for k, v in all_args(request).items() if k not in used
               and not any(k in TOOLS[n].args.model_fields for n, _ in runs)}
     if not unused:
