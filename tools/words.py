@@ -13,7 +13,7 @@ SIGMA_O = ("sigma o", "sigma obs", "obs error", "observation error", "observatio
 SIGMA_B = ("sigma b", "background error", "background noise", "background error std", "bg error", "prior error",
            "background std", "first guess error")
 COVARIANCE_UPDATE = ("covariance update", "cov update", "update the covariance", "updating the covariance",
-                     "update b", "updating b", "b update", "let b evolve", "evolve b", "evolving b", "b evolves",
+                     "update b", "update of b", "updating b", "b update", "let b evolve", "evolve b", "evolving b", "b evolves",
                      "kalman-style update", "kalman style update", "kalman update", "kalman covariance update",
                      "kalman filter", "like a kalman filter", "b ← (i−kh)b", "b <- (i-kh)b", "b ← pᵃ", "b <- pa")
 FIXED_B = {"false": ["fixed b", "static b", "constant b", "frozen b", "plain 3d-var"]}
