@@ -198,7 +198,10 @@ def cmd_chat(ns: argparse.Namespace) -> int:
     """An interactive conversation in the terminal (follow-ups work; 'quit' or Ctrl-D ends it)."""
     from assistant.agent import AgentError, Session  # noqa: PLC0415
 
-    session = Session(llm=getattr(ns, "llm", None))
+    session = Session(llm=getattr(ns, "llm", None), tutor=getattr(ns, "tutor", False))
+    if session.tutor:
+        print("Tutor mode: I will ask you to predict each experiment's outcome before I run it; "
+              "ask for a hint whenever you are stuck.")
     print(f"dalab chat — answering: {session.model_name}. Try: 'run a 3D-Var cycle with sigma_o 0.2', "
           "'now with the covariance update', 'why does fixed-B 3D-Var plateau?'. Type 'quit' to leave.")
     while True:
@@ -245,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_ask)
     s = sub.add_parser("chat", help="talk to the assistant in this terminal")
     s.add_argument("--llm", choices=["offline", "openai"], default=None)
+    s.add_argument("--tutor", action="store_true", help="tutor mode: predict before each run, hints, misconceptions")
     s.set_defaults(fn=cmd_chat)
     s = sub.add_parser("index", help="build the lecture index; --add your own lecture files")
     s.add_argument("--rebuild", action="store_true")

@@ -27,7 +27,7 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
-from assistant import answers, prompts, scope
+from assistant import answers, prompts, scope, tutor
 from assistant.routing import (
     SEARCH,
     accepted,
@@ -226,6 +226,10 @@ def extract_args(text: str, tool: str | None = None) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- the chat model
 
+def _call(name: str, args: dict[str, Any], call_id: str) -> dict[str, Any]:
+    return {"name": name, "args": args, "id": call_id, "type": "tool_call"}
+
+
 def previous_call(history: Sequence[BaseMessage]) -> Call | None:
     """The last successful non-search tool call in ``history``."""
     ok = {m.tool_call_id for m in history if isinstance(m, ToolMessage) and m.status != "error"}
@@ -241,6 +245,8 @@ class OfflineChatModel(BaseChatModel):
     """Deterministic tool-routing chat model (no LLM); see the module docstring."""
 
     tool_names: list[str] | None = None
+    tutor: bool = False
+    """tutor mode: predictions before runs, hints in steps, misconceptions corrected (assistant.tutor)"""
 
     @property
     def _llm_type(self) -> str:
@@ -257,6 +263,10 @@ class OfflineChatModel(BaseChatModel):
             return AIMessage(content=help_text())
         request = str(messages[last_human].content)
         history, turn = messages[:last_human], messages[last_human:]
+        if self.tutor:
+            msg = self._tutor(request, history, turn)
+            if msg is not None:
+                return msg
         r = route(request, previous_call(history))
         if r.reply is not None:
             return AIMessage(content=r.reply)
@@ -265,9 +275,38 @@ class OfflineChatModel(BaseChatModel):
         failed = any(m.status == "error" for m in done)
         if len(done) < len(calls) and not failed:
             name, args = calls[len(done)]
-            call_id = f"offline_{last_human}_{len(done)}"
-            return AIMessage(content="", tool_calls=[{"name": name, "args": args, "id": call_id, "type": "tool_call"}])
+            return AIMessage(content="", tool_calls=[_call(name, args, f"offline_{last_human}_{len(done)}")])
         return AIMessage(content=answers.compose(turn, history, about_last=r.about_last))
+
+    def _tutor(self, request: str, history: Sequence[BaseMessage], turn: Sequence[BaseMessage]) -> AIMessage | None:
+        """Tutor mode's step, or None to route the request as usual."""
+        done = [m for m in turn if isinstance(m, ToolMessage)]
+        previous = previous_call(history)
+        state = tutor.pending(history)
+        if state is not None:                       # the student answers the prediction question
+            name, args = state["ask"]
+            choice = tutor.answer_option(request, TOOLS[name].predictions[state["index"]].options)
+            if choice is not None:
+                if not done:
+                    return AIMessage(content="", tool_calls=[_call(name, args, f"tutor_{len(history)}")],
+                                     additional_kwargs={tutor.KEY: {"predicted": choice, "index": state["index"]}})
+                extra = tutor.comparison(turn)
+                return AIMessage(content=answers.compose(turn, history) + (f"\n\n{extra}" if extra else ""))
+        mis = tutor.misconception(request)
+        if mis is not None:
+            if not done:
+                return AIMessage(content="", tool_calls=[_call(SEARCH, {"query": mis.query}, f"tutor_{len(history)}")])
+            return AIMessage(content=f"{mis.correction}\n\n{answers.compose(turn, history)}")
+        if tutor.wants_hint(request):
+            msg = tutor.hint(request, history, previous[0] if previous else None)
+            if msg is not None:
+                return msg
+        if not done:
+            r = route(request, previous)
+            runs = [c for c in r.calls if c[0] != SEARCH]
+            if len(runs) == 1 and r.calls[0] == runs[0]:
+                return tutor.ask(runs[0], tutor.asked_before(history, runs[0][0]))
+        return None
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: Any = None,
                   **kwargs: Any) -> ChatResult:
@@ -279,10 +318,12 @@ class OfflineChatModel(BaseChatModel):
         if msg.tool_calls:
             tc = msg.tool_calls[0]
             yield ChatGenerationChunk(message=AIMessageChunk(content="", tool_call_chunks=[
-                {"name": tc["name"], "args": json.dumps(tc["args"]), "id": tc["id"], "index": 0}]))
+                {"name": tc["name"], "args": json.dumps(tc["args"]), "id": tc["id"], "index": 0}],
+                additional_kwargs=msg.additional_kwargs))
             return
-        for piece in re.findall(r"\S+\s*|\s+", str(msg.content)):
-            yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
+        for i, piece in enumerate(re.findall(r"\S+\s*|\s+", str(msg.content))):
+            yield ChatGenerationChunk(message=AIMessageChunk(content=piece,
+                                                             additional_kwargs=msg.additional_kwargs if i == 0 else {}))
 
 
 # ----------------------------------------------------------------------------- evaluation

@@ -8,7 +8,7 @@ import numpy as np
 from pydantic import Field
 
 from tools import plots, words
-from tools.base import Example, RunContext, ToolArgs, ToolSpec, arg
+from tools.base import Example, Prediction, RunContext, ToolArgs, ToolSpec, arg
 from toyda import lorenz63 as l63
 from toyda import oscillator as osc
 from toyda.metrics import rmse
@@ -228,6 +228,36 @@ def _explain_origen(result: Any, question: str) -> str | None:
     return text
 
 
+def _below_sigma_o(result: Any) -> tuple[str, str]:
+    r, so = result.metrics["rmse_analysis"], result.args["sigma_o"]
+    return ("below" if r < so else "above"), f"the analysis RMSE came out {r:.3f} against σ_o = {so:g}"
+
+
+CLIMATOLOGY_STD = 1 / np.sqrt(2)
+"""standard deviation of one component of a point moving uniformly on the unit circle"""
+
+
+def _unobserved_improves(result: Any) -> tuple[str, str]:
+    m = result.metrics
+    worse = max(m["rmse_x1"], m["rmse_x2"])
+    tracked = worse < 0.5 * CLIMATOLOGY_STD
+    return ("yes" if tracked else "no"), (
+        f"x1 ended with RMSE {m['rmse_x1']:.3f} and x2 with {m['rmse_x2']:.3f}; knowing nothing (the circle's "
+        f"climatology) would give {CLIMATOLOGY_STD:.3f}, so 'tracked' means below half of that")
+
+
+def _update_beats_fixed(result: Any) -> tuple[str, str]:
+    m = result.metrics
+    fixed, upd = m["rmse_final_fixed_B"], m["rmse_final_updated_B"]
+    return ("updated" if upd < fixed else "fixed"), (f"fixed B ended at RMSE {fixed:.3f}, the covariance update at "
+                                                     f"{upd:.3f}")
+
+
+def _origen_below_sigma_o(result: Any) -> tuple[str, str]:
+    r, so = result.metrics["rmse_final"], result.args["sigma_o"]
+    return ("below" if r < so else "above"), f"the final reconstruction RMSE came out {r:.3f} against σ_o = {so:g}"
+
+
 TOOLS = (
     ToolSpec(
         "run_3dvar_cycle", run_3dvar_cycle, CycleArgs,
@@ -236,6 +266,20 @@ TOOLS = (
         topic="3D-Var cycle",
         figures=("timeseries",),
         explain=_explain_cycle,
+        predictions=(
+            Prediction("Will the analysis error (RMSE) end above or below the observation error σ_o = {sigma_o}?",
+                       ("above", "below"), _below_sigma_o),
+            Prediction("Only one component is observed at each step. Will the other, unobserved component still "
+                       "be tracked well (yes or no)?", ("yes", "no"), _unobserved_improves),
+        ),
+        hints=(
+            "Start from one analysis: with B = σ_b² I and one observed component, what fraction of the innovation "
+            "does the gain K = σ_b²/(σ_b²+σ_o²) accept?",
+            "Now cycle: the background of each step is the previous analysis (persistence). What happens to an "
+            "observation error that enters the analysis at one step?",
+            "Compare the analysis RMSE with σ_o and with the background RMSE; then try a smaller σ_b or switch on "
+            "the covariance update and see what changes.",
+        ),
         examples=(
             Example("run a 3D-Var cycle", {}),
             Example("Run a 3D-Var cycle with observation error 0.2", {"sigma_o": 0.2}),
@@ -251,6 +295,18 @@ TOOLS = (
                   (2, r"oscillator|oscilator|\bcircle\b")),
         topic="ORIGEN oscillator covariance update",
         explain=_explain_origen,
+        predictions=(
+            Prediction("After {n_cycles} cycles, which ends with the lower error: fixed B or the covariance update "
+                       "(answer 'fixed' or 'updated')?", ("fixed", "updated"), _update_beats_fixed),
+        ),
+        hints=(
+            "Each ORIGEN cycle uses the previous reconstruction as its background and fresh noisy observations. "
+            "With fixed B, how much does each cycle trust the new observations?",
+            "If the background is already better than the observations but the gain stays the same, what keeps "
+            "entering the analysis every cycle?",
+            "The covariance update B ← (I−KH)B shrinks B where observations were used: the gain falls and the "
+            "error can keep falling. Run both and compare the RMSE per cycle.",
+        ),
         figures=("rmse_per_cycle", "trajectories", "final_cycle", "sequential_rounds"),
         examples=(
             Example("run ORIGEN on the oscillator", {}),
@@ -263,6 +319,17 @@ TOOLS = (
         keywords=((5, r"lorenz|\bl-?63\b|butterfly|chaotic|lorentz|lornez"),),
         topic="ORIGEN Lorenz-63",
         explain=_explain_origen,
+        predictions=(
+            Prediction("Lorenz-63 is chaotic and only random subsets of x, y, z are observed. Will the final "
+                       "reconstruction error be above or below σ_o = {sigma_o}?", ("above", "below"),
+                       _origen_below_sigma_o),
+        ),
+        hints=(
+            "Each time only a random subset (x, y, z, xy, …) is observed. How can an unobserved component still "
+            "be corrected in one analysis?",
+            "Across cycles, B ← Pᵃ carries what earlier cycles learned at each time. What does that do to the gain?",
+            "Look at the RMSE per cycle and compare the last value with σ_o.",
+        ),
         figures=("rmse_per_cycle", "timeseries", "phase_xz"),
         examples=(
             Example("run ORIGEN on Lorenz-63", {}),

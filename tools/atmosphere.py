@@ -8,7 +8,7 @@ import numpy as np
 from pydantic import Field
 
 from tools import plots, words
-from tools.base import Example, RunContext, ToolArgs, ToolSpec, arg
+from tools.base import Example, Prediction, RunContext, ToolArgs, ToolSpec, arg
 from tools.datasets import NC_NAME, NPZ_NAME, save_netcdf, save_npz
 from toyda import atmosphere as at
 from toyda import observations as ob
@@ -197,6 +197,11 @@ def _explain_simulation(result: Any, question: str) -> str | None:
     return " ".join(out) or None
 
 
+def _budget_closes(result: Any) -> tuple[str, str]:
+    rel = result.metrics["budget_residual_rel"]
+    return ("yes" if rel < 1e-3 else "no"), f"the budget residual came out {100 * rel:.3g}% of the injected tracer"
+
+
 TOOLS = (
     ToolSpec(
         "simulate_atmosphere", simulate_atmosphere, SimulateArgs,
@@ -204,6 +209,15 @@ TOOLS = (
                       r"|\bwind\b"),),
         topic="toy atmosphere budget",
         explain=_explain_simulation,
+        predictions=(
+            Prediction("The source injects tracer, damping and the sponge remove it. Will the budget close to better "
+                       "than 0.1% of the injected amount (yes or no)?", ("yes", "no"), _budget_closes),
+        ),
+        hints=(
+            "Write the budget: the change of content C(t) − C(0) should equal what was injected minus what was lost.",
+            "Where can tracer leave the domain? Think of the damping term, the top sponge and the walls.",
+            "Plot C(t), acc_in and acc_loss; the residual is the part no term explains. How does it change with dt?",
+        ),
         figures=("snapshots", "budget"),
         examples=(
             Example("simulate the toy atmosphere", {}),

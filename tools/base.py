@@ -83,6 +83,19 @@ ToolFn = Callable[[Any, "RunContext"], tuple[str, dict[str, Any]]]
 
 
 @dataclass(frozen=True)
+class Prediction:
+    """A question a tutor asks before the run ("will the analysis error end above or below σ_o?"),
+    and how the run's own numbers answer it."""
+
+    question: str
+    """the question; ``{name}`` fields are filled from the call's validated arguments"""
+    options: tuple[str, ...]
+    """the answers a student can give, e.g. ("above", "below")"""
+    outcome: Callable[["ToolResult"], tuple[str, str]]
+    """(the right option, a sentence with the numbers that show it)"""
+
+
+@dataclass(frozen=True)
 class ToolSpec:
     """Everything about one tool, declared once in its module.
 
@@ -107,6 +120,10 @@ class ToolSpec:
     """regexes of questions this tool answers by running ("how does .* depend on"), not from the notes"""
     read: Callable[[str], dict[str, Any]] | None = None
     """reads the arguments that phrases cannot express (a sweep's grid, a list of methods) from a request"""
+    predictions: tuple[Prediction, ...] = ()
+    """what a tutor asks the student to predict before running it"""
+    hints: tuple[str, ...] = ()
+    """hints in steps, from gentle to nearly the answer, for the lab exercise this tool serves"""
     explain: Callable[["ToolResult", str], str | None] | None = None
     """answers a question about this tool's last result from its own numbers ("what did the gain come
     out as?"), or None when the question is not about them"""
