@@ -83,6 +83,19 @@ def _validation_message(spec: ToolSpec, exc: ValidationError) -> str:
     return f"Error: {validation_message(spec, exc)}\n{RETRY_HINT}"
 
 
+def _where(exc: BaseException) -> str:
+    """The innermost frame of dalab's own code where ``exc`` was raised ("toyda/var3d.py:71 in analysis")."""
+    import traceback  # noqa: PLC0415
+
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if any(f"/{pkg}/" in f.filename.replace("\\", "/") for pkg in ("toyda", "tools", "assistant"))]
+    if not frames:
+        return "an unknown place"
+    f = frames[-1]
+    parts = Path(f.filename).parts
+    return f"{'/'.join(parts[-2:])}:{f.lineno} in {f.name}"
+
+
 def make_tool(spec: ToolSpec, workspace: Workspace, progress: Progress | None = None) -> StructuredTool:
     """One LangChain tool for a registry entry, running in ``workspace``."""
 
@@ -91,8 +104,9 @@ def make_tool(spec: ToolSpec, workspace: Workspace, progress: Progress | None = 
             result = run_tool(spec.name, kwargs, workspace=workspace, progress=progress)
         except ToolError as exc:
             raise ToolException(f"Error: {exc}") from exc
-        except Exception as exc:  # a bug in a tool must not end the conversation
-            raise ToolException(f"Error: {spec.name} failed unexpectedly ({type(exc).__name__}: {exc})") from exc
+        except Exception as exc:  # a fault of dalab, not of the request: say where, never "invalid arguments"
+            raise ToolException(f"Error: {spec.name} failed unexpectedly in {_where(exc)} ({type(exc).__name__}: "
+                                f"{exc}). This is a fault in dalab, not in your request.") from exc
         return result.content(), result
 
     return StructuredTool.from_function(

@@ -82,7 +82,7 @@ def cmd_tools(ns: argparse.Namespace) -> int:
         first = spec.description.split("\n\n")[0].replace("\n", " ")
         print(f"{spec.name:<26} {first}")
         for name, field in spec.args.model_fields.items():
-            shown = "(required)" if field.is_required() else repr(field.default)
+            shown = "(required)" if field.is_required() else repr(field.get_default(call_default_factory=True))
             print(f"    {name}={shown:<12} {field.description or ''}")
     return 0
 
