@@ -62,7 +62,7 @@ _THANKS = re.compile(r"^\s*(?:thanks?(?: you)?|thank u|thx|ty|cheers|great|nice|
 _HELP = re.compile(r"^\s*(?:hi|hello|hey|hallo|help|good (?:morning|afternoon|evening)|what can you do|"
                    r"who are you|what are you|how do i use|usage|commands|what tools|which tools|list (?:the )?tools|"
                    r"thanks?|thank you|cheers)\b")
-_WHY = re.compile(r"\b(?:why|explain\w*|reason|how come|tell me (?:why|about|what)|what does (?:it|this|that) mean|"
+_WHY = re.compile(r"\b(?:why|explain\w*|reason|how come|what happens|tell me (?:why|about|what)|what does (?:it|this|that) mean|"
                   r"interpret\w*|intuition)\b")
 _PRONOUN = re.compile(r"\b(?:it|this|that|these|those|they|the result|the rmse)\b")
 # a question about the last run's result ("what did the gain come out as?", "is the budget closed?")

@@ -100,13 +100,17 @@ def simulate_atmosphere(args: SimulateArgs, ctx: RunContext) -> tuple[str, dict[
 
 
 class ObservationsArgs(PhysicsArgs):
-    n_snapshots: int = arg(10, ge=2, le=2000, description="snapshots per trajectory (the lecture stores 10)",
+    n_snapshots: int = arg(TRAINING_DATASET_DEFAULTS["n_snapshots"], ge=2, le=2000,
+                           description="snapshots per trajectory (the lecture's notebook stores 10; the default is "
+                                       "enough to train the obs2obs network on)",
         phrases=words.SNAPSHOTS)
-    snapshot_every: int = arg(50, ge=1, le=5000, description="RK4 steps between two snapshots",
+    snapshot_every: int = arg(TRAINING_DATASET_DEFAULTS["snapshot_every"], ge=1, le=5000,
+                              description="RK4 steps between two snapshots",
         phrases=("snapshot every", "every # steps", "snapshots every"))
     spinup_steps: int = arg(1000, ge=0, le=50_000, description="RK4 steps before the first snapshot (spin-up to steady state)",
         phrases=("spin-up", "spinup", "spin up", "spin-up steps"))
-    n_trajectories: int = arg(1, ge=1, le=64, description="independent runs (different pulse amplitudes) stored one after another",
+    n_trajectories: int = arg(TRAINING_DATASET_DEFAULTS["n_trajectories"], ge=1, le=64,
+                              description="independent runs (different pulse amplitudes) stored one after another",
         phrases=("trajectories", "trajectory", "independent runs"))
     n_radiosondes: int = arg(7, ge=1, le=64, description="radiosonde stations (columns), spread evenly in x",
         phrases=("radiosondes", "radiosonde", "radio sondes", "sondes", "sonde", "stations", "radiosonde stations"))

@@ -6,17 +6,28 @@ from tools.base import ToolError
 from tools.registry import run_tool
 
 
+LECTURE_SIZE = {"n_snapshots": 10, "snapshot_every": 50, "n_trajectories": 1}   # the notebook's dataset
+
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    """generate_observations (lecture size) → train_obs2obs (defaults) in one workspace."""
+    """generate_observations (defaults) → train_obs2obs (defaults) in one workspace: the lab's flow."""
     ws = tmp_path_factory.mktemp("lab")
-    small = run_tool("generate_observations", workspace=ws)
+    made = run_tool("generate_observations", workspace=ws)
     trained = run_tool("train_obs2obs", workspace=ws)
-    return ws, small, trained
+    return ws, made, trained
 
 
-def test_training_refuses_to_learn_from_the_lecture_sized_dataset_and_says_so(lab):
-    _, small, trained = lab
+def test_a_dataset_made_with_defaults_is_trained_on_as_it_is(lab):
+    _, made, trained = lab
+    assert made.metrics["n_transitions"] >= 100
+    assert "Training data: the latest dataset" in trained.summary and "generated" not in trained.summary
+    assert trained.args["dataset"] == str(made.files[0].resolve()) or trained.args["dataset"].startswith(str(made.run_dir))
+
+
+def test_training_refuses_to_learn_from_the_lecture_sized_dataset_and_says_so(tmp_path):
+    small = run_tool("generate_observations", LECTURE_SIZE, workspace=tmp_path)
+    trained = run_tool("train_obs2obs", {"epochs": 1}, workspace=tmp_path)
     assert small.metrics["n_transitions"] == 9
     assert "only 9 transitions" in trained.summary and "generated a training dataset" in trained.summary
     assert trained.args["dataset"].endswith("dyn_truth_obs.npz") and str(trained.run_dir) in trained.args["dataset"]
@@ -25,7 +36,8 @@ def test_training_refuses_to_learn_from_the_lecture_sized_dataset_and_says_so(la
 def test_generated_training_data_keeps_the_students_observing_system(tmp_path):
     from tools.datasets import load_npz
 
-    run_tool("generate_observations", {"n_radiosondes": 5, "n_channels": 3, "rs_noise": 0.05}, workspace=tmp_path)
+    run_tool("generate_observations", {"n_radiosondes": 5, "n_channels": 3, "rs_noise": 0.05, **LECTURE_SIZE},
+             workspace=tmp_path)
     trained = run_tool("train_obs2obs", {"epochs": 1}, workspace=tmp_path)
     from tools.atmosphere import ObservationsArgs
 
