@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
@@ -160,6 +161,34 @@ def passage_answer(query: str, passages: Sequence[dict[str, Any]], n: int = 3) -
     return body, sources
 
 
+@cache
+def notes_vocabulary() -> frozenset[str]:
+    """Every content word of the lecture notes (corpus/*.md), folded as ``terms`` folds them."""
+    from tools.retrieval import corpus_dir  # noqa: PLC0415
+
+    words: set[str] = set()
+    for path in corpus_dir().glob("*.md"):
+        words |= terms(path.read_text(encoding="utf-8"))
+    return frozenset(words)
+
+
+@cache
+def _common_words() -> frozenset[str]:
+    """Whole words of the embedding model's WordPiece vocabulary: everyday English and common terms."""
+    from tools.embedding import get_model  # noqa: PLC0415
+
+    return frozenset(w for w in get_model().tokenizer.vocab if w.isalpha())
+
+
+def uncovered(query: str) -> list[str]:
+    """The question's distinctive words that appear nowhere in the lecture notes ("kuramoto", "sivashinsky"):
+    rare words (not whole words of the embedding model's vocabulary) absent from every note. When there are
+    any, the notes do not cover the question, whatever passages come closest."""
+    words = re.findall(r"[a-z][a-z]+", query.lower())
+    return sorted({w for w in words if len(w) >= 4 and w not in _STOP and _stem(w) not in notes_vocabulary()
+                   and w not in notes_vocabulary() and w not in _common_words()})
+
+
 # ----------------------------------------------------------------------------- runs
 
 def run_paragraph(name: str, call_args: dict[str, Any], msg: ToolMessage) -> str:
@@ -265,7 +294,8 @@ def compose(turn: Sequence[BaseMessage], history: Sequence[BaseMessage] = (), ab
             parts.append(error_paragraph(name, str(m.content)))
         elif name == SEARCH:
             passages = list(getattr(m.artifact, "passages", []) or [])
-            text, cites = passage_answer(args.get("query", request), passages)
+            missing = uncovered(request) if not parts else []
+            text, cites = ("", []) if missing else passage_answer(args.get("query", request), passages)
             if cites:
                 lead = "Why, from the lecture notes:" if parts else ""
                 parts.append(f"{lead}\n{text}".strip())
@@ -273,7 +303,8 @@ def compose(turn: Sequence[BaseMessage], history: Sequence[BaseMessage] = (), ab
                 p = passages[0]
                 cite = p.get("citation") or f"[{p.get('source')} § {p.get('section')}]"
                 first = next((t for k, t in units(p.get("text", "")) if k == "sentence"), "")
-                parts.append(prompts.NOT_COVERED.format(nearest=f"{first} {cite}".strip()))
+                parts.append(prompts.NOT_COVERED.format(nearest=f"{first} {cite}".strip(),
+                                                        what=", ".join(missing) or "this"))
             elif not parts:
                 parts.append(prompts.OUTSIDE_LAB)
         elif isinstance(m.artifact, ToolResult) and m.artifact.metrics.get("script"):

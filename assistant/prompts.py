@@ -60,8 +60,8 @@ OFF_TOPIC = ("That is outside what I can help with: I am dalab, the lab assistan
 LACKING = ("dalab does not have {what}, so I have not run anything in its place. What it can do instead: "
            "{instead}. The lecture notes may still explain the idea: ask \"what is …?\".")
 
-NOT_COVERED = ("The lecture notes don't cover this. The nearest related passage (it may not answer your "
-               "question):\n> {nearest}")
+NOT_COVERED = ("The lecture notes don't cover this ({what} does not appear in them). The nearest related "
+               "passage, which may not answer your question:\n> {nearest}")
 
 YOU_ARE_WELCOME = ("You're welcome. Ask for another run (\"now with the covariance update\") or about a "
                    "lecture concept whenever you like.")

@@ -103,3 +103,12 @@ def test_off_topic_requests_get_a_polite_refusal(request_):
 
 def test_concept_questions_about_lacking_methods_still_search_the_notes():
     assert [c[0] for c in route("what is a Kalman smoother?").calls] == ["search_lectures"]
+
+
+def test_a_question_the_notes_do_not_cover_says_so_with_the_nearest_passage(lecture_env, tmp_path):
+    from assistant.agent import Session
+    from assistant.offline import OfflineChatModel
+
+    a = Session(OfflineChatModel(), workspace=tmp_path).ask("what is the Kuramoto-Sivashinsky equation?")
+    assert a.answer.startswith("The lecture notes don't cover this (kuramoto, sivashinsky")
+    assert "nearest related passage" in a.answer and len(a.citations) <= 1
