@@ -39,6 +39,8 @@ REPO = Path(__file__).resolve().parents[2]
 FIELDS = {"question", "answer", "tool_calls", "figures", "citations"}
 TURN_BOUND_S = 120          # a whole `dalab ask` turn through the server
 START_BOUND_S = 90          # the server loading the model
+N_CTX = 2048                # also bounds how long the model can ramble in a turn (~1600 tokens)
+MAX_TOKENS = 512            # per forced call (greedy decoding, so a given schema always needs the same)
 FALLBACK = "Failed to parse function body as JSON schema"   # llama-cpp-python's log when it drops a schema
 
 
@@ -88,7 +90,7 @@ def server(gemma_gguf, tmp_path_factory) -> Server:
     log = tmp_path_factory.mktemp("llama") / "server.log"
     port = free_port()
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gemma_gguf),
-           "--chat_format", "chatml-function-calling", "--n_threads", "2", "--n_ctx", "8192",
+           "--chat_format", "chatml-function-calling", "--n_threads", "2", "--n_ctx", str(N_CTX),
            "--host", "127.0.0.1", "--port", str(port)]
     url = f"http://127.0.0.1:{port}/v1"
     with log.open("wb") as out:
@@ -132,7 +134,7 @@ def test_a_forced_call_to_each_tool_is_validated(name, server, client, tmp_path)
     reply = client.chat.completions.create(
         model=server.model, messages=[{"role": "user", "content": request}],
         tools=[{"type": "function", "function": schema}],
-        tool_choice={"type": "function", "function": {"name": name}}, temperature=0)
+        tool_choice={"type": "function", "function": {"name": name}}, temperature=0, max_tokens=MAX_TOKENS)
 
     # the server turned the schema into its grammar (it logs when it falls back to free JSON)
     log = server.log_text(start)
@@ -140,22 +142,27 @@ def test_a_forced_call_to_each_tool_is_validated(name, server, client, tmp_path)
     assert FALLBACK not in log, f"the server refused the schema of {name}:\n{log[log.find(FALLBACK):][:600]}"
     calls = reply.choices[0].message.tool_calls
     assert calls and calls[0].function.name == name
-    args = json.loads(calls[0].function.arguments)   # the grammar makes it one JSON object
+    text = calls[0].function.arguments
+    try:
+        args = json.loads(text)   # the grammar makes it one JSON object
+    except json.JSONDecodeError as exc:
+        used = reply.usage.completion_tokens if reply.usage else "?"
+        pytest.fail(f"{name}: the arguments are not JSON ({exc}; {used} of at most {MAX_TOKENS} tokens): {text[:300]!r}")
     assert isinstance(args, dict) and set(args) <= set(schema["parameters"].get("properties", {}))
 
     # dalab validates whatever came back; bad values reach the model as the ToolError's text
     try:
         parsed = validate_args(spec, args)
     except ToolError as exc:
-        text = str(exc)
-        assert text.startswith(f"invalid arguments for {name}")
+        error = str(exc)
+        assert error.startswith(f"invalid arguments for {name}")
         with pytest.raises(ValidationError) as err:
             spec.args.model_validate(args)
-        assert all(f"argument {e['loc'][0]!r}" in text for e in err.value.errors())   # each bad one named
+        assert all(f"argument {e['loc'][0]!r}" in error for e in err.value.errors())   # each bad one named
         reply_msg = make_tool(spec, Workspace(tmp_path)).invoke(
             {"type": "tool_call", "name": name, "args": args, "id": "call_0"})
         assert isinstance(reply_msg, ToolMessage) and reply_msg.status == "error"
-        assert text in str(reply_msg.content)
+        assert error in str(reply_msg.content)
         assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())   # nothing ran
     else:   # the values given are the values the tool gets
         for key, value in args.items():
