@@ -3,7 +3,7 @@
     dalab tools [--json]
     dalab tool NAME [key=value ...] [--json]
     dalab search QUERY [QUERY ...] [--k 4] [--json]
-    dalab ask QUESTION [QUESTION ...] [--json] [--llm offline|openai]
+    dalab ask QUESTION [QUESTION ...] [--json] [--conversation] [--llm offline|openai]
     dalab index [--rebuild] [--add PATH ...]
     dalab ui [--host 127.0.0.1] [--port 7860] [--mcp]
 
@@ -148,11 +148,14 @@ def cmd_index(ns: argparse.Namespace) -> int:
 
 
 def cmd_ask(ns: argparse.Namespace) -> int:
-    from assistant.agent import AgentError, ask  # noqa: PLC0415
+    """Answer each question in a fresh conversation, or with --conversation all in one (a
+    scripted transcript: follow-ups resolve against the earlier turns)."""
+    from assistant.agent import AgentError, Session, ask  # noqa: PLC0415
 
     try:
+        session = Session(llm=ns.llm) if ns.conversation else None
         for question in ns.questions:
-            answer = ask(question, llm=ns.llm)
+            answer = ask(question, llm=ns.llm, session=session)
             if ns.json:
                 print(json.dumps(answer.to_dict()))
             else:
@@ -241,9 +244,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--k", type=int, default=4)
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_search)
-    s = sub.add_parser("ask", help="ask the assistant (one fresh conversation per question)")
+    s = sub.add_parser("ask", help="ask the assistant (one fresh conversation per question, or --conversation)")
     s.add_argument("questions", nargs="+", metavar="QUESTION")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--json", action="store_true", help="one JSON line per question")
+    s.add_argument("--conversation", action="store_true",
+                   help="ask the questions in turn in one conversation (follow-ups use the earlier turns)")
     s.add_argument("--llm", choices=["offline", "openai"], default=None)
     s.set_defaults(fn=cmd_ask)
     s = sub.add_parser("chat", help="talk to the assistant in this terminal")
