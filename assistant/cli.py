@@ -153,7 +153,7 @@ def cmd_ask(ns: argparse.Namespace) -> int:
     from assistant.agent import AgentError, Session, ask  # noqa: PLC0415
 
     try:
-        session = Session(llm=ns.llm) if ns.conversation else None
+        session = Session(llm=ns.llm, tutor=ns.tutor) if ns.conversation or ns.tutor else None
         for question in ns.questions:
             answer = ask(question, llm=ns.llm, session=session)
             if ns.json:
@@ -249,6 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="one JSON line per question")
     s.add_argument("--conversation", action="store_true",
                    help="ask the questions in turn in one conversation (follow-ups use the earlier turns)")
+    s.add_argument("--tutor", action="store_true",
+                   help="tutor mode (predictions before runs, hints); the questions form one conversation")
     s.add_argument("--llm", choices=["offline", "openai"], default=None)
     s.set_defaults(fn=cmd_ask)
     s = sub.add_parser("chat", help="talk to the assistant in this terminal")
