@@ -8,7 +8,7 @@ import numpy as np
 
 from tools import atmosdaplots
 from tools.base import Example, RunContext, ToolArgs, ToolError, ToolSpec, arg
-from tools.learning import _model_and_dataset
+from tools.learning import _held_out_transitions, _model_and_dataset
 
 Method = Literal["3dvar", "enkf", "3dvar_no_model"]
 
@@ -40,7 +40,7 @@ class AssimilateArgs(ToolArgs):
 
 def _held_out(model, ds) -> np.ndarray:
     valid = set(ds.transitions().tolist())
-    held = np.array([int(t) for t in getattr(model, "test_transitions", model.val_transitions) if int(t) in valid],
+    held = np.array([int(t) for t in _held_out_transitions(model) if int(t) in valid],
                     dtype=np.int64)
     if held.size == 0:
         raise ToolError("dataset has no held-out times of this model (no transition of the dataset is among the "
@@ -82,7 +82,7 @@ def assimilate_atmosphere(args: AssimilateArgs, ctx: RunContext) -> tuple[str, d
     if not all(np.all(np.isfinite(c)) for c in curves.values()):
         bad = [k for k, c in curves.items() if not np.all(np.isfinite(c))]
         raise ToolError(f"{', '.join(bad)} diverged (non-finite analyses); try longer length scales or more members")
-    ctx.save_figure(atmosdaplots.rmse_vs_time(ds.t_snap[times], curves), "rmse_vs_time")
+    ctx.save_figure(atmosdaplots.rmse_vs_time(ds.t_snap[times], curves, ds.traj[times]), "rmse_vs_time")
     k = int(np.argmax(curves["persistence"]))
     shown = {m: fields[m][k] for m in ("obs2obs", "3dvar", "enkf") if m in fields}
     ctx.save_figure(atmosdaplots.fields_and_errors(ds.x, ds.z, truth[k], shown, float(ds.t_snap[times[k]]),
@@ -97,7 +97,8 @@ def assimilate_atmosphere(args: AssimilateArgs, ctx: RunContext) -> tuple[str, d
     ranked = sorted(means.items(), key=lambda kv: kv[1])
     (best, r1), (second, r2) = ranked[0], ranked[1]
     table = "; ".join(f"{atmosdaplots.LABELS[n]} {v:.4f}" for n, v in ranked)
-    summary = (f"On {times.size} held-out times (targets of the obs2obs network's held-out transitions), "
+    summary = (f"On {times.size} held-out times (targets of the obs2obs network's test transitions, never "
+               f"used in its training or early stopping), "
                f"full-field RMSE, best first: {table}. {atmosdaplots.LABELS[best]} wins, {r2 / r1:.1f}× lower "
                f"than the runner-up ({atmosdaplots.LABELS[second]}).")
     if "obs2obs" in means and "3dvar_no_model" in means:

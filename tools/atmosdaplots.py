@@ -14,20 +14,23 @@ STYLES = {"obs2obs": ("tab:purple", "-"), "3dvar": ("tab:blue", "-"), "enkf": ("
           "3dvar_no_model": ("tab:orange", "-"), "climatology": ("gray", "--"), "persistence": ("black", ":")}
 
 
-def rmse_vs_time(t_eval: np.ndarray, curves: dict[str, np.ndarray]) -> Figure:
+def rmse_vs_time(t_eval: np.ndarray, curves: dict[str, np.ndarray], traj: np.ndarray | None = None) -> Figure:
     """Full-field RMSE against time for every method on the held-out times.
 
-    ``t_eval`` (K,) model times; ``curves`` method → (K,) RMSE. Trajectories are drawn as
-    separate segments (times restart in each trajectory, so points are joined in order).
+    ``t_eval`` (K,) model times; ``curves`` method → (K,) RMSE; ``traj`` (K,) trajectory of
+    each time: trajectories are drawn one after another, separated by vertical lines.
     """
     fig, ax = _subplots(figsize=(10.5, 4.6), constrained_layout=True)
     k = np.arange(len(t_eval))
     for name, r in curves.items():
         colour, ls = STYLES.get(name, (None, "-"))
         ax.plot(k, r, marker="o", ms=3, color=colour, ls=ls, label=f"{LABELS.get(name, name)}: mean {np.mean(r):.4f}")
+    if traj is not None:
+        for b in np.flatnonzero(np.diff(np.asarray(traj)) != 0):
+            ax.axvline(b + 0.5, color="gray", lw=0.8, alpha=0.6)
     ax.set_xticks(k[:: max(1, len(k) // 12)])
     ax.set_xticklabels([f"{t:.1f}" for t in np.asarray(t_eval)[:: max(1, len(k) // 12)]])
-    ax.set_xlabel("held-out time (model time units; trajectories one after another)")
+    ax.set_xlabel("held-out time (model time units); vertical lines separate trajectories")
     ax.set_ylabel("full-field RMSE (tracer units)")
     ax.set_yscale("log")
     ax.set_title("Classical DA vs the obs-to-obs network on the held-out times")
