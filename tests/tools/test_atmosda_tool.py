@@ -49,3 +49,20 @@ def test_a_dataset_without_held_out_times_is_refused(lab, tmp_path):
     other = run_tool("generate_observations", workspace=ws)       # 10 snapshots, none held out by the model
     with pytest.raises(ToolError, match="held-out"):
         run_tool("assimilate_atmosphere", {"dataset": other.run_dir.name}, workspace=ws)
+
+
+def test_reconstruction_summary_explains_an_error_at_the_source():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from toyda.atmosphere import AtmosphereConfig, source
+    from toyda.observations import generate_dataset
+    from tools.learning import _source_note
+
+    cfg = AtmosphereConfig(nx=40, nz=16)
+    ds = generate_dataset(cfg, n_snapshots=2, spinup_steps=10)
+    truth = np.full((16, 40), 0.1)
+    puff = SimpleNamespace(truth=truth, pred=truth + 0.5 * source(cfg))
+    assert "a puff that is not there yet" in _source_note(ds, puff)
+    assert _source_note(ds, SimpleNamespace(truth=truth, pred=truth + 0.01)) == ""
