@@ -61,7 +61,7 @@ def test_reconstruction_summary_explains_an_error_at_the_source():
     from tools.learning import _source_note
 
     cfg = AtmosphereConfig(nx=40, nz=16)
-    ds = generate_dataset(cfg, n_snapshots=2, spinup_steps=10)
+    ds = generate_dataset(cfg, n_snapshots=2, spinup_steps=10, n_levels=8)
     truth = np.full((16, 40), 0.1)
     puff = SimpleNamespace(truth=truth, pred=truth + 0.5 * source(cfg))
     assert "a puff that is not there yet" in _source_note(ds, puff)
