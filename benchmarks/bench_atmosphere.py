@@ -67,7 +67,7 @@ def rows() -> list[Row]:
         Row("toyda.atmosphere", "plain numpy reference (same scheme)", 200 / t_np, "steps/s", "", None,
             "toyda.atmosphere.tendency + integrate.rk4_step"),
         Row("toyda.atmosphere", f"ensemble of {ens_members} trajectories", ens_members * ens_steps / t_ens,
-            "member-steps/s", "", None, "simulate(): budget + snapshots, members in a loop"),
+            "member-steps/s", "", None, "simulate(): budget + snapshots, members in parallel (prange)"),
         Row("toyda.atmosphere", "20-member forecast over one observation interval", t_fc, "s",
             "< 0.1", t_fc < 0.1, f"atmosphere.forecast: {interval} RK4 steps, members in parallel (prange)"),
         Row("toyda.atmosphere", "RK4 steps per second, one member, no budget", 1000 / t_fc1, "steps/s",

@@ -72,10 +72,10 @@ def tendency_into(phi, a, S, lam_z, u, w, K, dx, dz, out, fx, fzlo, fzhi):
     return loss * dx * dz
 
 
-@numba.njit(fastmath=True, cache=True)
+@numba.njit(fastmath=True, cache=True, parallel=True)
 def rk4_run(phi0, n_steps, dt, A, S, lam_z, u, w, K, dx, dz, snap_steps, snaps, C, I, L,
             in_rk4, loss_rk4, final):
-    """Advance every member of ``phi0`` (N, nz, nx) ``n_steps`` RK4 steps.
+    """Advance every member of ``phi0`` (N, nz, nx) ``n_steps`` RK4 steps, members in parallel.
 
     ``A`` (N, 2 n_steps + 1): forcing amplitude at the half-step times t0 + m dt/2.
     Writes the snapshots at ``snap_steps`` into ``snaps`` (N, T, nz, nx), the last field into
@@ -84,14 +84,14 @@ def rk4_run(phi0, n_steps, dt, A, S, lam_z, u, w, K, dx, dz, snap_steps, snaps, 
     """
     N, nz, nx = phi0.shape
     s_int = S.sum() * dx * dz
-    k = np.empty((nz, nx))
-    acc = np.empty((nz, nx))
-    tmp = np.empty((nz, nx))
-    fx = np.empty(nx + 1)
-    fzlo = np.empty(nx)
-    fzhi = np.empty(nx)
     n_snap = snap_steps.shape[0]
-    for m in range(N):
+    for m in numba.prange(N):  # members in parallel, each with its own scratch arrays
+        k = np.empty((nz, nx))
+        acc = np.empty((nz, nx))
+        tmp = np.empty((nz, nx))
+        fx = np.empty(nx + 1)
+        fzlo = np.empty(nx)
+        fzhi = np.empty(nx)
         phi = phi0[m].copy()
         snap = 0
         for n in range(n_steps + 1):
