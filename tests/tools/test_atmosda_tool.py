@@ -66,3 +66,4 @@ def test_reconstruction_summary_explains_an_error_at_the_source():
     puff = SimpleNamespace(truth=truth, pred=truth + 0.5 * source(cfg))
     assert "a puff that is not there yet" in _source_note(ds, puff)
     assert _source_note(ds, SimpleNamespace(truth=truth, pred=truth + 0.01)) == ""
+
