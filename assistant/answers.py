@@ -231,7 +231,9 @@ def unused_note(request: str, runs: Sequence[tuple[str, dict[str, Any]]]) -> str
         return None
     used = set().union(*(set(args) for _, args in runs))
     used |= {k for _, args in runs for v in args.values() if isinstance(v, dict) for k in v}   # a script's or sweep's
-    unused = {k: v for k, v in all_args(request).items() if k not in used
+    stated = {k: v for k, v in all_args(request).items()          # numbers the student wrote, not words that
+              if isinstance(v, (int, float)) and not isinstance(v, bool)}   # happen to name some tool's option
+    unused = {k: v for k, v in stated.items() if k not in used
               and not any(k in TOOLS[n].args.model_fields for n, _ in runs)}
     if not unused:
         return None

@@ -52,7 +52,7 @@ def phrase_regex(phrase: str) -> str:
 
 # ----------------------------------------------------------------------------- arguments
 
-Kind = Literal["int", "float", "bool", "choice", "file", "text"]
+Kind = Literal["int", "float", "bool", "choice", "many", "file", "text"]
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,8 @@ def _clause_before(t: str, i: int) -> str:
 def _kind(annotation: Any, extra: dict) -> Kind:
     if extra.get("files"):
         return "file"
+    if get_origin(annotation) in (list, tuple, set) and _choices(annotation):
+        return "many"
     args = [a for a in get_args(annotation) if a is not type(None)] if get_origin(annotation) is not None else []
     base = args[0] if len(args) == 1 and get_origin(annotation) is not Literal else annotation
     if get_origin(base) is Literal or get_origin(annotation) is Literal:
@@ -156,7 +158,7 @@ def readers(tool: str) -> tuple[ArgReader, ...]:
                 for p in ps:
                     words.append((re.compile(phrase_regex(p)), value == "true", len(p) + 1))
             phrases = []
-        elif kind == "choice":
+        elif kind in ("choice", "many"):
             allowed = _choices(field.annotation)
             for value, ps in values_of(model, name).items():
                 for p in ps:
@@ -179,8 +181,9 @@ def _choices(annotation: Any) -> tuple[Any, ...]:
     if get_origin(annotation) is Literal:
         return get_args(annotation)
     for a in get_args(annotation):
-        if get_origin(a) is Literal:
-            return get_args(a)
+        found = _choices(a)
+        if found:
+            return found
     return ()
 
 
@@ -193,13 +196,21 @@ def read_args(text: str, tool: str) -> tuple[dict[str, Any], list[tuple[int, int
     t = normalise(text)
     cands = [c for r in readers(tool) for c in r.candidates(t)]
     cands.sort(key=lambda c: (-c.weight, c.span[0]))
+    many = {r.name for r in readers(tool) if r.kind == "many"}
     out: dict[str, Any] = {}
     used: list[tuple[int, int]] = []
+    found: dict[str, list[tuple[int, Any]]] = {}
     for c in cands:
-        if c.name in out or any(c.span[0] < e and s < c.span[1] for s, e in used):
+        if (c.name in out and c.name not in many) or any(c.span[0] < e and s < c.span[1] for s, e in used):
             continue
-        out[c.name] = c.value
+        if c.name in many:      # every value named, in the order written ("the EnKF and 3D-Var")
+            found.setdefault(c.name, []).append((c.span[0], c.value))
+            out[c.name] = None
+        else:
+            out[c.name] = c.value
         used.append(c.span)
+    for name, values in found.items():
+        out[name] = list(dict.fromkeys(v for _, v in sorted(values, key=lambda x: x[0])))
     special = TOOLS[tool].read
     if special is not None:
         out.update(special(text))

@@ -24,7 +24,8 @@ class AssimilateArgs(ToolArgs):
                                 phrases=["methods", "which methods", "only"],
                                 values={"3dvar": ["3d-var", "3dvar", "variational"],
                                         "enkf": ["enkf", "ensemble kalman", "letkf", "ensemble"],
-                                        "3dvar_no_model": ["model-free", "persistence background", "no model"]},
+                                        "3dvar_no_model": ["model-free", "model-free 3d-var", "model free 3dvar",
+                                                           "persistence background", "no model", "without a model"]},
                                 description="classical methods to cycle (obs2obs, climatology and persistence "
                                             "are always evaluated)")
     n_members: int = arg(20, ge=2, le=200, phrases=["ensemble size", "members", "number of members"],
@@ -117,7 +118,10 @@ TOOLS = (
         "assimilate_atmosphere", assimilate_atmosphere, AssimilateArgs,
         keywords=((5, r"assimilat\w* (?:the )?(?:2d|toy|atmosphere|tracer)|(?:enkf|3d-?var|da) (?:vs|versus|against) "
                       r"(?:the )?(?:obs2obs|network|nn)|(?:obs2obs|network) (?:vs|versus|against) (?:enkf|3d-?var|da)"
-                      r"|classical da on the (?:2d|toy)"),),
+                      r"|classical da on the (?:2d|toy)"),
+                  (6.5, r"\b(?:enkf|3d-?var|classical da|data assimilation|\bda\b|kalman)\b.*\b(?:obs2obs|obs-to-obs)"
+                        r"|\b(?:obs2obs|obs-to-obs)\b.*\b(?:enkf|3d-?var|classical da|data assimilation|\bda\b)"
+                        r"|assimilat\w*\b.*\b(?:toy atmosphere|2d field|tracer field|2d atmosphere)")),
         topic="classical data assimilation on the 2D toy atmosphere against the obs-to-obs network",
         figures=("rmse_vs_time", "fields_and_errors"),
         examples=(
