@@ -99,6 +99,8 @@ class ToolSpec:
     """names of the figures it saves (without .png)"""
     records: bool = True
     """False for tools that only read (search_lectures): no run directory is written."""
+    reproduce: Callable[[dict[str, Any]], str] | None = None
+    """``reproduce(record args) -> code`` for a reproduce.py that shows the science (default: run_tool again)."""
 
     @property
     def description(self) -> str:

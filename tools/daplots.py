@@ -161,8 +161,10 @@ def hovmoeller(t, x_a, title: str, *, x_true=None, y=None, burn_in: float = 0.0)
     return fig
 
 
-def method_comparison(labels, rmse_a, wall_s, sigma_o: float, title: str, *, diverged=None, rmse_f=None) -> Figure:
-    """Analysis RMSE (left) and wall time (right) per method, on the same truth and observations.
+def method_comparison(labels, scores, wall_s, sigma_o: float, title: str, *, diverged=None, rmse_f=None,
+                      score_name: str = "analysis RMSE (rmse_a)") -> Figure:
+    """Analysis RMSE (left; ``score_name`` says which score, e.g. the obs−forecast RMS without truth)
+    and wall time (right) per method, on the same truth and observations.
 
     ``labels`` names the methods with their settings; a method that diverged is hatched.
     """
@@ -172,13 +174,13 @@ def method_comparison(labels, rmse_a, wall_s, sigma_o: float, title: str, *, div
     x = np.arange(k)
     width = 0.4 if rmse_f is not None else 0.7
     shift = width / 2 if rmse_f is not None else 0.0
-    bars = a1.bar(x - shift, rmse_a, width, color=C_AN, label="analysis RMSE (rmse_a)")
+    bars = a1.bar(x - shift, scores, width, color=C_AN, label=score_name)
     if rmse_f is not None:
         a1.bar(x + shift, rmse_f, width, color=C_BG, alpha=0.8, label="forecast RMSE (rmse_f)")
     a1.axhline(sigma_o, color="gray", ls=":", lw=1.3, label=f"observation error σo = {sigma_o:g}")
-    for b, v in zip(bars, rmse_a):
+    for b, v in zip(bars, scores):
         a1.annotate(f"{v:.3g}", (b.get_x() + b.get_width() / 2, b.get_height()), ha="center", va="bottom", fontsize=8)
-    a1.set_ylabel(f"time-mean RMSE after burn-in ({UNIT})")
+    a1.set_ylabel(f"time mean after burn-in ({UNIT})")
     a1.set_title("Accuracy: lower is better", fontsize=10)
     wbars = a2.bar(x, wall_s, 0.7, color="0.45")
     for b, v in zip(wbars, wall_s):
@@ -200,3 +202,35 @@ def method_comparison(labels, rmse_a, wall_s, sigma_o: float, title: str, *, div
     fig.legend(handles, names, loc="outside lower center", ncol=len(names), fontsize=8)
     fig.suptitle(title, fontsize=11)
     return fig
+
+
+def experiment_figures(t, y, x_a, x_f, names, label: str, *, sigma_o: float, burn_in: float = 0.0, x_true=None,
+                       E_a=None, spread_a=None, ranks=None, t_div: float | None = None) -> dict[str, Figure]:
+    """The figures of one DA run, by name: timeseries, error_spread, rank_histogram (ensemble with truth),
+    hovmoeller (more than 3 variables).
+
+    ``t (K,)``, ``y, x_a, x_f, x_true (K, n)``, ``E_a (K, N, n)`` or None, ``spread_a (K,)`` or None,
+    ``ranks (N+1,)`` rank-histogram counts or None; ``label`` names the method and model.
+    """
+    n = x_a.shape[1]
+    title = f"{label}, σo = {sigma_o:.3g}"
+    spread = E_a.std(axis=1, ddof=1) if E_a is not None else spread_a
+    comps = pick_components(n, np.isfinite(y).any(axis=0))
+    out = {"timeseries": da_timeseries(t, x_a, y, comps, names, title, x_true=x_true, spread=spread, burn_in=burn_in,
+                                       t_div=t_div, method=label.split(" ")[0])}
+    if x_true is not None:
+        rms = lambda a: np.sqrt(np.mean((a - x_true) ** 2, axis=1))  # noqa: E731
+        out["error_spread"] = error_spread(t, sigma_o, f"{title}: error and spread", err_a=rms(x_a), err_f=rms(x_f),
+                                           spread_a=spread_a, burn_in=burn_in, t_div=t_div)
+    else:
+        def rms(a):
+            d2 = (y - a) ** 2
+            seen = np.isfinite(d2).any(axis=1)
+            return np.where(seen, np.sqrt(np.nanmean(np.where(seen[:, None], d2, 0.0), axis=1)), np.nan)
+        out["error_spread"] = error_spread(t, sigma_o, f"{title}: departures from the observations (no truth)",
+                                           omf=rms(x_f), oma=rms(x_a), burn_in=burn_in, t_div=t_div)
+    if ranks is not None:
+        out["rank_histogram"] = rank_histogram(ranks, f"{title}: rank histogram of the analysis ensemble")
+    if n > 3:
+        out["hovmoeller"] = hovmoeller(t, x_a, f"{title}: Hovmöller diagram", x_true=x_true, y=y, burn_in=burn_in)
+    return out

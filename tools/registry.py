@@ -133,7 +133,7 @@ def run_tool(
     result = ToolResult(
         tool=name, args=record, summary=summary, metrics=metrics,
         figures=[relocate(p) for p in ctx.figures], files=[relocate(p) for p in ctx.files],
-        run_dir=final, code=reproduce_code(name, record), passages=ctx.passages,
+        run_dir=final, code=(spec.reproduce or (lambda r: reproduce_code(name, r)))(record), passages=ctx.passages,
     )
     if not spec.records:
         discard(tmp)
