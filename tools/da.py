@@ -202,6 +202,16 @@ def make(args: DAArgs):
         raise ToolError(f"method={args.method!r}: {exc}") from None
 
 
+def truncated(result):
+    """The result cut at its divergence index (all time arrays ``[:diverged_at]``); unchanged otherwise."""
+    k = result.diverged_at
+    if k is None or len(result.x_a) <= k:
+        return result
+    cut = {f.name: getattr(result, f.name)[:k] for f in dataclasses.fields(result)
+           if isinstance(getattr(result, f.name), np.ndarray) and f.name != "info"}
+    return dataclasses.replace(result, **cut)
+
+
 def evaluate(result, obs: Observations, burn_in: float) -> dict[str, float | int]:
     """The metrics of one run: DAPPER's scores when there is truth, innovation statistics always.
 
@@ -210,6 +220,7 @@ def evaluate(result, obs: Observations, burn_in: float) -> dict[str, float | int
     ``σo² ≈ E[d_a d_f]``. A diverged run is scored over its times before the divergence (all of them
     when the burn-in was not reached); metrics that cannot be computed are left out, never NaN.
     """
+    result = truncated(result)
     K = len(result.x_a)
     t = obs.t[:K]
     out: dict[str, float | int] = {"n_obs": int(len(obs.t))}
@@ -244,7 +255,7 @@ def method_rng(seed: int) -> np.random.Generator:
 def assimilate(exp: Experiment, obs: Observations, method) -> tuple[Any, dict[str, Any]]:
     """Run ``method`` on the observations; the result and its metrics (with ``wall_s``)."""
     start = time.perf_counter()
-    result = method.assimilate(exp, obs, method_rng(exp.seed))
+    result = truncated(method.assimilate(exp, obs, method_rng(exp.seed)))
     wall = time.perf_counter() - start
     return result, evaluate(result, obs, exp.burn_in) | {"wall_s": wall}
 
@@ -282,16 +293,26 @@ def describe(args: DAArgs, settings: dict[str, Any]) -> str:
     return f"{args.method} ({inner})" if inner else args.method
 
 
+def _short(label: str) -> str:
+    """'etkf (n_members=10, inflation=1.02)' -> 'etkf\nN=10, infl=1.02' for a figure's tick label."""
+    for long, short in (("n_members", "N"), ("inflation", "infl"), ("localisation_radius", "radius"),
+                        ("background=", ""), ("b_scale", "b")):
+        label = label.replace(long, short)
+    return label.replace(" (", "\n").rstrip(")")
+
+
 def _setup_words(args: SetupArgs, exp: Experiment, obs: Observations) -> str:
     src = (f"your observations {args.observations}" + (" with truth" if obs.x_true is not None else " (no truth)")
            if args.observations else f"a twin ({REFERENCE[args.model]['setup']}-style: obs every {exp.obs_every} steps, "
                                      f"observed {exp.observed})")
-    return (f"{args.model} (dt {exp.model.dt:g}) on {src}, {len(obs.t)} observation times, σo = {exp.sigma_o:.4g}, "
+    return (f"{args.model} (dt {exp.model.dt:g}), {src}, {len(obs.t)} observation times, σo = {exp.sigma_o:.4g}, "
             f"burn-in {exp.burn_in:g}")
 
 
 def _draw(ctx: RunContext, exp: Experiment, obs: Observations, result, metrics: dict[str, Any], label: str) -> None:
     K = len(result.x_a)
+    if K == 0:
+        return
     x_true = obs.x_true[:K] if obs.x_true is not None else None
     keep = obs.t[:K] > exp.burn_in if (obs.t[:K] > exp.burn_in).any() else np.ones(K, bool)
     ranks = rank_histogram(result.E_a[keep], x_true[keep]) if result.E_a is not None and x_true is not None else None
@@ -322,7 +343,7 @@ def _verdict(m: dict[str, Any], sigma_o: float, ref: float | None) -> str:
         if ref is not None:
             s += f"; DAPPER's published value for this setup is {ref:g}"
         return s
-    return "no truth, so no RMSE"
+    return "no truth, so no RMSE" if "diverged_at_t" not in m else "no analysis before the divergence to score"
 
 
 def _innovation_words(m: dict[str, Any], sigma_o: float) -> str:
@@ -464,7 +485,7 @@ def compare_da_methods(args: CompareArgs, ctx: RunContext) -> tuple[str, dict[st
         rows.append((key, describe(a, settings), m))
     crit = "rmse_a" if obs.x_true is not None else "omf_rms"
     order = sorted(range(len(rows)), key=lambda i: ("diverged_at_t" in rows[i][2], rows[i][2].get(crit, math.inf)))
-    labels = [r[1].replace(" (", "\n(") for r in rows]
+    labels = [_short(r[1]) for r in rows]
     ctx.save_figure(daplots.method_comparison(
         labels, [r[2].get(crit, 0.0) for r in rows], [r[2]["wall_s"] for r in rows], exp.sigma_o,
         f"{len(rows)} methods on the same {'truth and ' if obs.x_true is not None else ''}observations: "
@@ -481,7 +502,8 @@ def compare_da_methods(args: CompareArgs, ctx: RunContext) -> tuple[str, dict[st
     table = "\n".join(f"| {label} | " + " | ".join(f"{m[c]:.3f}" if c in m else "–" for c in (crit, "rmse_f", "spread_a"))
                       + f" | {m['wall_s']:.2f} |" + (f" diverged at t = {m['diverged_at_t']:.3g}" if "diverged_at_t" in m else "")
                       for _, label, m in (rows[i] for i in order))
-    gap = (f", {worst[2][crit] / max(best[2][crit], 1e-12):.2f}× lower than the worst, {worst[1]} ({worst[2][crit]:.3f})"
+    gap = (f", {worst[2][crit] / max(best[2][crit], 1e-12):.2f}× lower than {'the worst, ' if len(rows) > 2 else ''}"
+           f"{worst[1]} ({worst[2][crit]:.3f})"
            if len(rows) > 1 and crit in worst[2] and crit in best[2] else "")
     summary = (f"On {_setup_words(args, exp, obs)}, the best by {crit} is {best[1]}: {best[2].get(crit, float('nan')):.3f} "
                f"({best[2].get(crit, 0.0) / exp.sigma_o:.2f} σo){gap}.\n"
@@ -577,3 +599,11 @@ TOOLS = (
         reproduce=reproduce_compare,
     ),
 )
+
+
+def experiment_metrics(args: DAArgs, workspace: Workspace | None = None) -> dict[str, Any]:
+    """The science of one run_da_experiment call without figures or files (for sweeps): its metrics."""
+    method, settings = make(args)
+    exp, obs = setup(args, workspace)
+    check_size(exp, obs, args.method, settings, bool(args.observations))
+    return assimilate(exp, obs, method)[1]

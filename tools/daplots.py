@@ -102,7 +102,7 @@ def error_spread(t, sigma_o: float, title: str, *, err_a=None, err_f=None, sprea
         ax.plot(t, omf, color=C_BG, lw=0.9, label="RMS obs − forecast (innovation)")
     if oma is not None:
         ax.plot(t, oma, color=C_AN, lw=1.1, label="RMS obs − analysis (residual)")
-    ax.axhline(sigma_o, color="gray", ls=":", lw=1.2, label=f"observation error σo = {sigma_o:g}")
+    ax.axhline(sigma_o, color="gray", ls=":", lw=1.2, label=f"observation error σo = {sigma_o:.3g}")
     _diverged(ax, t_div)
     ax.set_yscale("log")
     ax.set_xlabel(TIME)
@@ -177,7 +177,7 @@ def method_comparison(labels, scores, wall_s, sigma_o: float, title: str, *, div
     bars = a1.bar(x - shift, scores, width, color=C_AN, label=score_name)
     if rmse_f is not None:
         a1.bar(x + shift, rmse_f, width, color=C_BG, alpha=0.8, label="forecast RMSE (rmse_f)")
-    a1.axhline(sigma_o, color="gray", ls=":", lw=1.3, label=f"observation error σo = {sigma_o:g}")
+    a1.axhline(sigma_o, color="gray", ls=":", lw=1.3, label=f"observation error σo = {sigma_o:.3g}")
     for b, v in zip(bars, scores):
         a1.annotate(f"{v:.3g}", (b.get_x() + b.get_width() / 2, b.get_height()), ha="center", va="bottom", fontsize=8)
     a1.set_ylabel(f"time mean after burn-in ({UNIT})")
