@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tools import da
+from tools import da, dasetup
 from tools.base import ToolError
 from tools.dafiles import write_csv
 from tools.registry import TOOLS, run_tool
@@ -153,7 +153,7 @@ def test_bad_files_and_methods_are_refused_with_their_line_or_entry(tmp_path):
 
 
 def test_a_diverging_method_says_when_and_keeps_its_figures(tmp_path, monkeypatch):
-    real = da.make_method
+    real = dasetup.make_method
 
     class Diverging:
         """ETKF whose result is cut at observation 60, as the cycling core does on divergence."""
@@ -167,7 +167,7 @@ def test_a_diverging_method_says_when_and_keeps_its_figures(tmp_path, monkeypatc
                    for f in dataclasses.fields(r)}
             return dataclasses.replace(r, **cut | {"diverged_at": 60})
 
-    monkeypatch.setattr(da, "make_method", lambda name, **s: Diverging(**s))
+    monkeypatch.setattr(dasetup, "make_method", lambda name, **s: Diverging(**s))
     result = run_tool("run_da_experiment", SHORT | {"method": "etkf"}, workspace=tmp_path)
     m = result.metrics
     assert m["diverged"] == 1 and m["diverged_at_t"] == pytest.approx(61 * 0.25)
