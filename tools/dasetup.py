@@ -27,7 +27,6 @@ from toyda.experiment import Experiment, Observations, get_model, twin
 MethodName = Literal["oi", "3dvar", "extkf", "enkf", "etkf", "letkf", "4dvar", "pf"]
 SETTINGS = ("n_members", "inflation", "localisation_radius", "window", "background", "b_scale")
 """The tool arguments that are method settings (fields of the toyda method dataclasses)."""
-ENSEMBLE = ("enkf", "etkf", "letkf", "pf")
 
 REFERENCE = {
     "lorenz63": {"setup": "sakov2012", "dt": 0.01, "obs_every": 25, "sigma_o": math.sqrt(2.0), "burn_in": 16.0},

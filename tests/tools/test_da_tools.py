@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tools import da, dasetup
-from tools.base import ToolError
+from tools.base import ToolError, Workspace
 from tools.dafiles import write_csv
 from tools.registry import TOOLS, run_tool
 from toyda.experiment import Experiment, get_model, twin
@@ -134,6 +134,19 @@ def test_bad_input_is_refused_naming_the_argument_and_leaves_no_run_folder(tmp_p
     with pytest.raises(ToolError, match=match):
         run_tool("run_da_experiment", args, workspace=tmp_path)
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_a_ui_session_cannot_read_files_outside_its_workspace(tmp_path):
+    _twin_files(tmp_path, n_obs=40)
+    session = Workspace(tmp_path / "session", confined=True)
+    (tmp_path / "session").mkdir()
+    for name in (str(tmp_path / "obs.csv"), "../obs.csv"):
+        with pytest.raises(ToolError, match="is outside your workspace"):
+            run_tool("run_da_experiment", {"observations": name}, workspace=session)
+    (tmp_path / "session" / "obs.csv").write_bytes((tmp_path / "obs.csv").read_bytes())
+    result = run_tool("run_da_experiment", {"method": "3dvar", "observations": "obs.csv", "burn_in": 2.0},
+                      workspace=session)
+    assert result.metrics["n_obs"] == 40 and "rmse_a" not in result.metrics
 
 
 def test_bad_files_and_methods_are_refused_with_their_line_or_entry(tmp_path):
