@@ -15,12 +15,14 @@ from matplotlib.patches import Patch
 from tools.plots import C_AN, C_BG, C_OBS, C_TRUTH, DIFF_CMAP, FIELD_CMAP, TIME, _style, _subplots
 
 UNIT = "model units"
+SERIES_MAX = 200
+"""At most this many (the last) observation times in the time-series figure."""
 C_SPREAD = "tab:green"
 
 
-def _burn_in(ax, burn_in: float, label: bool = True) -> None:
-    if burn_in > 0:
-        ax.axvspan(0, burn_in, color="0.85", alpha=0.6, lw=0, label="burn-in (not scored)" if label else None)
+def _burn_in(ax, burn_in: float, label: bool = True, start: float = 0.0) -> None:
+    if burn_in > start:
+        ax.axvspan(start, burn_in, color="0.85", alpha=0.6, lw=0, label="burn-in (not scored)" if label else None)
 
 
 def _diverged(ax, t_div: float | None, label: bool = True) -> None:
@@ -63,7 +65,7 @@ def da_timeseries(t, x_a, y, components, names, title: str, *, x_true=None, spre
                           squeeze=False, constrained_layout=True)
     axes = axes[:, 0]
     for ax, i in zip(axes, components):
-        _burn_in(ax, burn_in, ax is axes[0])
+        _burn_in(ax, burn_in, ax is axes[0], start=min(float(t[0]), burn_in) if len(t) else 0.0)
         if x_true is not None:
             ax.plot(t, x_true[:, i], color=C_TRUTH, lw=1.4, label="truth")
         if spread is not None:
@@ -216,8 +218,12 @@ def experiment_figures(t, y, x_a, x_f, names, label: str, *, sigma_o: float, bur
     title = f"{label}, σo = {sigma_o:.3g}"
     spread = E_a.std(axis=1, ddof=1) if E_a is not None else spread_a
     comps = pick_components(n, np.isfinite(y).any(axis=0))
-    out = {"timeseries": da_timeseries(t, x_a, y, comps, names, title, x_true=x_true, spread=spread, burn_in=burn_in,
-                                       t_div=t_div, method=label.split(" ")[0])}
+    w = slice(max(len(t) - SERIES_MAX, 0), None)                # the last times, readable as lines and dots
+    shown = f" (last {SERIES_MAX} of {len(t)} observation times)" if len(t) > SERIES_MAX else ""
+    out = {"timeseries": da_timeseries(t[w], x_a[w], y[w], comps, names, title + shown,
+                                       x_true=None if x_true is None else x_true[w],
+                                       spread=None if spread is None else spread[w], burn_in=burn_in, t_div=t_div,
+                                       method=label.split(" ")[0])}
     if x_true is not None:
         rms = lambda a: np.sqrt(np.mean((a - x_true) ** 2, axis=1))  # noqa: E731
         out["error_spread"] = error_spread(t, sigma_o, f"{title}: error and spread", err_a=rms(x_a), err_f=rms(x_f),
