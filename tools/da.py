@@ -39,7 +39,8 @@ def _short(label: str) -> str:
 
 def _setup_words(args: SetupArgs, exp: Experiment, obs: Observations) -> str:
     src = (f"your observations {args.observations}" + (" with truth" if obs.x_true is not None else " (no truth)")
-           if args.observations else f"a twin ({REFERENCE[args.model]['setup']}-style: obs every {exp.obs_every} steps, "
+           if args.observations else f"a twin ({REFERENCE[args.model]['setup']}-style: obs every "
+                                     f"{'step' if exp.obs_every == 1 else f'{exp.obs_every} steps'}, "
                                      f"observed {exp.observed})")
     return (f"{args.model} (dt {exp.model.dt:g}), {src}, {len(obs.t)} observation times, σo = {exp.sigma_o:.4g}, "
             f"burn-in {exp.burn_in:g}")
