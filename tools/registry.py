@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tools import assimilation, atmosphere, lectures, learning
+from tools import assimilation, atmosphere, da, lectures, learning
 from tools.base import (
     Progress,
     ToolSpec,
@@ -31,7 +31,7 @@ from tools.base import (
 
 
 # The tool modules, in the order tools are listed; each declares its tools once (``TOOLS``).
-MODULES = (atmosphere, learning, assimilation, lectures)
+MODULES = (atmosphere, learning, assimilation, da, lectures)
 
 TOOLS: dict[str, ToolSpec] = {spec.name: spec for module in MODULES for spec in module.TOOLS}
 
