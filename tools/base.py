@@ -127,6 +127,8 @@ class ToolSpec:
     explain: Callable[["ToolResult", str], str | None] | None = None
     """answers a question about this tool's last result from its own numbers ("what did the gain come
     out as?"), or None when the question is not about them"""
+    reproduce: Callable[[dict[str, Any]], str] | None = None
+    """``reproduce(record args) -> code`` for a reproduce.py that shows the science (default: run_tool again)."""
 
     @property
     def description(self) -> str:
