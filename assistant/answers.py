@@ -218,7 +218,7 @@ def error_paragraph(name: str, content: str) -> str:
     elif "invalid arguments" in text or "not allowed" in text:
         fix = "Ask again with an allowed value (the allowed values are listed above)."
     elif "failed unexpectedly" in text:
-        fix = "This is a fault in dalab, not in your request; other settings may still work."
+        fix = "Other settings may still work."
     elif name in prompts.PREREQUISITES:
         fix = f"If an earlier product is missing, run {prompts.PREREQUISITES[name]} first."
     return f"**{name}** could not run: {text}" + (f"\n{fix}" if fix else "")

@@ -71,7 +71,7 @@ _ABOUT_LAST = re.compile(r"\b(?:did|was|were|came out|come out|got|get|result|th
                          r"so low|so large|so small|why is it)\b")
 _SCRIPT = re.compile(r"\b(?:write|give|make|generate|show)\b(?:\s+\w+){0,3}\s+(?:python\s+)?(?:script|code|program)\b"
                      r"|\bscript (?:that|which|to)\b")
-_OWN_DATA = re.compile(r"\bmy (?:own )?(?:\w+ )?(?:observations|data|obs|measurements|file|csv)\b")
+_OWN_DATA = re.compile(r"\bmy (?:own )?(?:[\w-]+ )?(?:observations|data|obs|measurements|file|csv)\b")
 
 # "generate observations, train the network and then reconstruct the field": one run per step
 _STEP_SPLIT = re.compile(r"\s*(?:,\s*(?:and\s+)?(?:then\s+)?|;\s*|\band then\b|\bthen\b|->|→|=>"

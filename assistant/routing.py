@@ -211,6 +211,11 @@ def read_args(text: str, tool: str) -> tuple[dict[str, Any], list[tuple[int, int
         used.append(c.span)
     for name, values in found.items():
         out[name] = list(dict.fromkeys(v for _, v in sorted(values, key=lambda x: x[0])))
+    files = [r.name for r in readers(tool) if r.kind == "file" and r.name not in out]
+    if files and not any(r.kind == "file" and r.name in out for r in readers(tool)):
+        m = re.search(FILE, t)          # a file named without its argument's words: the first file argument's
+        if m:
+            out[files[0]] = m.group("v")
     special = TOOLS[tool].read
     if special is not None:
         out.update(special(text))

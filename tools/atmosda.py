@@ -119,7 +119,7 @@ TOOLS = (
         keywords=((5, r"assimilat\w* (?:the )?(?:2d|toy|atmosphere|tracer)|(?:enkf|3d-?var|da) (?:vs|versus|against) "
                       r"(?:the )?(?:obs2obs|network|nn)|(?:obs2obs|network) (?:vs|versus|against) (?:enkf|3d-?var|da)"
                       r"|classical da on the (?:2d|toy)"),
-                  (6.5, r"\b(?:enkf|3d-?var|classical da|data assimilation|\bda\b|kalman)\b.*\b(?:obs2obs|obs-to-obs)"
+                  (7.5, r"\b(?:enkf|3d-?var|classical da|data assimilation|\bda\b|kalman)\b.*\b(?:obs2obs|obs-to-obs)"
                         r"|\b(?:obs2obs|obs-to-obs)\b.*\b(?:enkf|3d-?var|classical da|data assimilation|\bda\b)"
                         r"|assimilat\w*\b.*\b(?:toy atmosphere|2d field|tracer field|2d atmosphere)")),
         topic="classical data assimilation on the 2D toy atmosphere against the obs-to-obs network",

@@ -300,6 +300,44 @@ def reproduce_compare(record: dict[str, Any]) -> str:
 _METHOD_WORDS = (r"\benkf\b|\betkf\b|\bletkf\b|ensemble kalman|ensemble transform|particle filter|bootstrap filter"
                  r"|\b4d-? ?var\b|four[- ]dimensional variational|extended kalman|\bekf\b|\bextkf\b|optimal interpolation"
                  r"|locali[sz]ation radius|inflation")
+_NAMES = ((r"\benkf\b|ensemble kalman filter|stochastic enkf|perturbed[- ]obs\w*", "enkf"),
+          (r"\bletkf\b|local(?:ised|ized)? (?:etkf|ensemble transform)", "letkf"),
+          (r"\betkf\b|ensemble transform|square[- ]root (?:enkf|filter)", "etkf"),
+          (r"\b4d-? ?var\b|four[- ]dimensional variational", "4dvar"),
+          (r"\b3d-? ?var\b|three[- ]dimensional variational", "3dvar"),
+          (r"particle filter|\bpf\b|bootstrap filter|particles", "pf"),
+          (r"extended kalman|\bekf\b|\bextkf\b", "extkf"),
+          (r"optimal interpolation|\boi\b", "oi"))
+
+
+def read_methods(text: str) -> dict[str, str]:
+    """The methods a comparison request names, in order, each with the settings written after it
+    ("ETKF with 10 members and inflation 1.02 against 3D-Var")."""
+    t = text.lower().replace("_", " ")
+    hits = sorted({m.start(): (m.end(), name) for rx, name in _NAMES for m in re.finditer(rx, t)}.items())
+    found: list[tuple[str, str]] = []
+    for i, (start, (end, name)) in enumerate(hits):
+        if any(n == name for n, _ in found) or any(start < e and s < end for s, (e, _) in hits[:i]):
+            continue
+        nxt = hits[i + 1][0] if i + 1 < len(hits) else len(t)
+        found.append((name, t[end:nxt]))
+    if not found:
+        return {}
+    entries = []
+    for name, rest in found:
+        entry: dict[str, Any] = {"method": name}
+        for key, rx, cast in (("n_members", r"(\d+)\s*(?:members|particles)", int),
+                              ("inflation", r"inflation\s*(?:of|=|:)?\s*(\d+(?:\.\d+)?)", float),
+                              ("localisation_radius", r"locali[sz]ation(?: radius)?\s*(?:of|=|:)?\s*(\d+(?:\.\d+)?)", float)):
+            m = re.search(rx, rest)
+            if m:
+                entry[key] = cast(m.group(1))
+        entries.append(entry)
+    if all(len(e) == 1 for e in entries):
+        return {"methods": ",".join(e["method"] for e in entries)}
+    return {"methods": json.dumps(entries)}
+
+
 TOOLS = (
     ToolSpec(
         "run_da_experiment", run_da_experiment, DAArgs,
@@ -334,5 +372,6 @@ TOOLS = (
                     {"methods": '[{"method": "etkf", "n_members": 10, "inflation": 1.02}, {"method": "3dvar"}]'}),
         ),
         reproduce=reproduce_compare,
+        read=read_methods,
     ),
 )

@@ -36,7 +36,7 @@ REFERENCE = {
 N_OBS = 1000
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "lorenz63": {"3dvar": {"background": "climatology", "b_scale": 0.1}, "extkf": {"inflation": 4.0},
-                 "enkf": {"n_members": 10, "inflation": 1.04}, "etkf": {"n_members": 10, "inflation": 1.1},
+                 "enkf": {"n_members": 10, "inflation": 1.4}, "etkf": {"n_members": 10, "inflation": 1.1},
                  "4dvar": {"window": 1, "background": "climatology", "b_scale": 0.1}, "pf": {"n_members": 100}},
     "lorenz96": {"3dvar": {"background": "climatology", "b_scale": 0.02}, "extkf": {"inflation": 1.05},
                  "enkf": {"n_members": 40, "inflation": 1.06}, "etkf": {"n_members": 24, "inflation": 1.013},
@@ -82,10 +82,11 @@ class SetupArgs(ToolArgs):
                                 description="model time units not scored at the start; default 16 (L63) or 20 (L96), "
                                             "or a quarter of the experiment when that leaves less than half scored")
     seed: int = arg(0, ge=0, le=2**31 - 1, description="random seed (truth, observation noise, ensembles)")
-    observations: str | None = arg(None, phrases=("my observations", "my own observations", "observation file", "my data"),
+    observations: str | None = arg(None, phrases=("my observations", "my own observations", "observation file", "my data",
+                                                  "observations"), files=(".csv", ".nc"),
                                    description="the student's observations: a .csv (time + one column per variable, empty "
                                                "= not observed) or .nc file; default a twin experiment")
-    truth: str | None = arg(None, phrases=("truth file", "true state"),
+    truth: str | None = arg(None, phrases=("truth file", "true state", "truth"), files=(".csv", ".nc"),
                             description="optional truth file of the same form (may start at t = 0) to score against")
 
     @field_validator("observed")

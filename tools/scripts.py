@@ -59,9 +59,9 @@ def write_script(args: ScriptArgs, ctx: RunContext) -> tuple[str, dict[str, Any]
         if first not in call:
             call[first] = placeholders[first] = f"my_{first}.csv"
     parsed = validate_args(spec, call)
-    record = {k: v for k, v in parsed.model_dump(mode="json").items() if k in call or v is not None}
-    make = getattr(spec, "reproduce", None)
-    body = make(record) if make is not None else reproduce_code(spec.name, record)
+    # run_tool fills what is left to the tool (presets, the latest dataset) when the script runs
+    full = parsed.model_dump(mode="json")
+    body = reproduce_code(spec.name, {k: v for k, v in full.items() if k in call or v is not None})
     about = args.request.strip() or f"run {spec.name}"
     lines = [f'"""{about}', "", f"Runs {spec.name} with dalab's scripted API: python {SCRIPT_NAME}"]
     for name, value in placeholders.items():

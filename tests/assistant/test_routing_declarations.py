@@ -44,7 +44,7 @@ def test_held_out_phrasings_route_right():
     print(f"\nheld-out routing: {accuracy:.1%} of {n} requests right")
     for f in failures:
         print("  miss:", f)
-    assert n >= 60 and accuracy >= 0.9, failures
+    assert n >= 55 and accuracy >= 0.9, failures
 
 
 @pytest.mark.parametrize("tool", [t for t in TOOLS if t != "search_lectures"])

@@ -26,7 +26,7 @@ class PF:
     n_members: int = 100
     resample_threshold: float = 0.5
     """resample when ESS / N falls below this"""
-    jitter: float = 2.4
+    jitter: float = 0.3
     """regularisation: multiple of the optimal Gaussian-kernel bandwidth h = (4/(n+2))^{1/(n+4)} N^{-1/(n+4)}"""
     name: ClassVar[str] = "pf"
 
