@@ -246,6 +246,10 @@ class RunContext:
     files: list[Path] = field(default_factory=list)
     resolved: dict[str, str] = field(default_factory=dict)
     passages: list[dict[str, Any]] = field(default_factory=list)
+    tools: dict[str, Any] = field(default_factory=dict)
+    """the registry's tools, for a tool that works on other tools (write_script)"""
+    validate: Callable[[str, dict[str, Any] | None], Any] | None = None
+    """``validate(tool, args)``: the registry's argument check (a ToolError that names what is allowed)"""
 
     def save_figure(self, fig: Any, name: str) -> Path:
         """Save a matplotlib figure as ``<name>.png`` in the run directory."""

@@ -116,7 +116,8 @@ def run_tool(
     elif isinstance(workspace, Path):
         workspace = Workspace(workspace)
     final, tmp = new_run_dir(workspace, name)
-    ctx = RunContext(name, parsed, tmp, workspace, progress or (lambda f, m: None), final_dir=final)
+    ctx = RunContext(name, parsed, tmp, workspace, progress or (lambda f, m: None), final_dir=final, tools=TOOLS,
+                     validate=lambda tool, a: validate_args(get_tool(tool), a))
     try:
         summary, metrics = spec.fn(parsed, ctx)
         metrics = clean_metrics(metrics)

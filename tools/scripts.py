@@ -41,11 +41,12 @@ def write_script(args: ScriptArgs, ctx: RunContext) -> tuple[str, dict[str, Any]
     Use it for "write me a python script that …", "give me the code to …". With own_data the
     script reads the student's file (a placeholder name to replace) and explains its format.
     """
-    from tools.registry import TOOLS, get_tool, validate_args  # noqa: PLC0415 (the registry lists this tool)
-
-    spec = get_tool(args.tool)
+    tools = ctx.tools
+    if args.tool not in tools:
+        raise ToolError(f"unknown tool {args.tool!r}; the tools are: {', '.join(tools)}")
+    spec = tools[args.tool]
     if spec.name == ctx.tool or not spec.records:
-        experiments = [n for n, s in TOOLS.items() if s.records and n != ctx.tool]
+        experiments = [n for n, s in tools.items() if s.records and n != ctx.tool]
         raise ToolError(f"tool {args.tool!r} is not an experiment a script can run; choose one of: "
                         + ", ".join(experiments))
     call = dict(args.args)
@@ -54,11 +55,11 @@ def write_script(args: ScriptArgs, ctx: RunContext) -> tuple[str, dict[str, Any]
     if args.own_data:
         if not files:
             raise ToolError(f"{spec.name} does not read data files, so it cannot run on your own data; tools that do: "
-                            + (", ".join(n for n, s in TOOLS.items() if _file_arguments(s)) or "none yet"))
+                            + (", ".join(n for n, s in tools.items() if _file_arguments(s)) or "none yet"))
         first = next(iter(files))
         if first not in call:
             call[first] = placeholders[first] = f"my_{first}.csv"
-    parsed = validate_args(spec, call)
+    parsed = ctx.validate(spec.name, call)
     # run_tool fills what is left to the tool (presets, the latest dataset) when the script runs
     full = parsed.model_dump(mode="json")
     body = reproduce_code(spec.name, {k: v for k, v in full.items() if k in call or v is not None})
