@@ -186,3 +186,12 @@ def test_lecture_search_and_refused_upload(client, tmp_path, lecture_home):
 
 def _runs(client: Client) -> list[list[str]]:
     return client.predict(api_name="/runs")[1]["data"]
+
+
+def test_tutor_mode_toggle_asks_for_a_prediction_before_running(client):
+    client.predict(True, api_name="/tutor")
+    history, *_ = client.predict("run a 3D-Var cycle with sigma_o 0.3", api_name="/chat")
+    assert "above or below" in texts(history[-1]) and not steps(history, "run_3dvar_cycle")
+    history, *_ = client.predict("below", api_name="/chat")
+    (step,) = steps(history, "run_3dvar_cycle")
+    assert step["metadata"]["status"] == "done" and "you said **below**" in texts(history[-1])
