@@ -16,14 +16,7 @@ def chat_openai(settings: Settings) -> BaseChatModel:
     llama.cpp work too; no retries, so a broken endpoint fails fast with a clear message)."""
     from langchain_openai import ChatOpenAI  # noqa: PLC0415 — only when an endpoint is used
 
-    class ToolChoosingChatOpenAI(ChatOpenAI):
-        """Says tool_choice="auto" whenever tools are offered: OpenAI assumes it, but llama.cpp's
-        server reads a missing tool_choice as "none" and would never call a tool."""
-
-        def bind_tools(self, tools: Any, *, tool_choice: Any = None, **kwargs: Any) -> Any:
-            return super().bind_tools(tools, tool_choice=tool_choice or ("auto" if tools else None), **kwargs)
-
-    return ToolChoosingChatOpenAI(
+    return ChatOpenAI(
         model=settings.model,
         base_url=settings.openai_base_url,
         # a local server usually needs no key, but the client refuses to start without one

@@ -16,7 +16,8 @@ SCRIPT_NAME = "script.py"
 class ScriptArgs(ToolArgs):
     tool: str = arg(min_length=3, max_length=64, description="the experiment tool the script runs (a tool name, "
                                                               "e.g. run_3dvar_cycle)")
-    args: dict[str, Any] = Field(default_factory=dict, description="the arguments of that tool (checked now)")
+    args: dict[str, float | int | bool | str] = Field(default_factory=dict,
+                                                      description="the arguments of that tool (checked now)")
     own_data: bool = arg(False, description="the student runs it on their own data file: file arguments are "
                                             "set to a placeholder name and the file format is explained",
                          phrases=("my own data", "my own observations", "my data", "my observations"))
