@@ -147,7 +147,7 @@ def test_a_forced_call_to_each_tool_is_validated(name, server, client, tmp_path)
         args = json.loads(text)   # the grammar makes it one JSON object
     except json.JSONDecodeError as exc:
         used = reply.usage.completion_tokens if reply.usage else "?"
-        if reply.choices[0].finish_reason == "length":
+        if reply.choices[0].finish_reason == "length" or (reply.usage and reply.usage.completion_tokens >= MAX_TOKENS):
             # the model ran out of tokens inside a free-form value (a dict of arguments): the agent must
             # answer such a call with an error reply the model can act on, and run nothing
             from langchain_core.messages import AIMessage

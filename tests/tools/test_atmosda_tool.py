@@ -46,7 +46,8 @@ def test_without_a_model_it_says_which_tool_to_run_first(tmp_path):
 
 def test_a_dataset_without_held_out_times_is_refused(lab, tmp_path):
     ws = lab[0]
-    other = run_tool("generate_observations", workspace=ws)       # 10 snapshots, none held out by the model
+    other = run_tool("generate_observations", {"n_snapshots": 10, "snapshot_every": 50, "n_trajectories": 1},
+                     workspace=ws)                                   # the notebook size: none held out by the model
     with pytest.raises(ToolError, match="held-out"):
         run_tool("assimilate_atmosphere", {"dataset": other.run_dir.name}, workspace=ws)
 
