@@ -158,7 +158,7 @@ def passage_answer(query: str, passages: Sequence[dict[str, Any]], n: int = 3) -
     lead, rest = pieces[0], pieces[1:]
     body = lead + ("\n\nAlso from the notes:\n" + "\n".join(f"- {x}" for x in rest) if rest else "")
     sources = list(dict.fromkeys(cites))
-    return body, sources
+    return body + "\n\nSources: " + " ".join(sources), sources
 
 
 @cache
