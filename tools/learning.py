@@ -200,12 +200,31 @@ def predict_profile(args: ProfileArgs, ctx: RunContext) -> tuple[str, dict[str, 
     p = predict(model, ds, t, column)
     ctx.save_figure(plots.profile_vs_truth(p.z, p.pred, p.truth, p.persistence, column, float(ds.x[column]), t,
                                            p.is_station), "profile")
-    metrics = {"rmse": p.rmse, "rmse_persistence": p.rmse_persistence, "column": column, "time_index": t,
+    # honest baselines: the column's time-mean profile, and the nearest station's true profile at t+1
+    climatology = ds.xtrue[:, :, column].mean(axis=0)
+    station = int(ds.rs_ix[np.argmin(np.minimum(np.abs(ds.rs_ix - column), nx - np.abs(ds.rs_ix - column)))])
+    nearest = ds.xtrue[t + 1][:, station]
+    rms = lambda a: float(np.sqrt(np.mean((a - p.truth) ** 2)))  # noqa: E731
+    r_clim, r_near = rms(climatology), rms(nearest)
+    corr = float(np.corrcoef(p.pred, p.truth)[0, 1]) if p.pred.std() > 0 and p.truth.std() > 0 else 0.0
+    peak_ratio = float(p.pred.max() / max(p.truth.max(), 1e-12))
+    metrics = {"rmse": p.rmse, "rmse_persistence": p.rmse_persistence, "rmse_climatology": r_clim,
+               "rmse_nearest_station": r_near, "shape_correlation": corr, "column": column, "time_index": t,
                "is_station": int(p.is_station), "truth_max": float(p.truth.max()), "pred_max": float(p.pred.max())}
     where = "a station column" if p.is_station else "a column with no radiosonde"
+    baselines = {"persistence (the true profile at t, unseen by the network)": p.rmse_persistence,
+                 "climatology (the column's time-mean profile)": r_clim,
+                 f"the nearest station's true profile (column {station})": r_near}
+    beaten = [k for k, v in baselines.items() if p.rmse < v]
+    lost = [f"{k} {v:.3f}" for k, v in baselines.items() if p.rmse >= v]
+    verdict = ("better than all three baselines: " + ", ".join(f"{k} {v:.3f}" for k, v in baselines.items())
+               if not lost else "not better than " + "; ".join(lost)
+               + (f" (better than {len(beaten)} of 3)" if beaten else ""))
+    shape = (f" It misses the shape of the profile: correlation {corr:.2f} with the truth, peak {p.pred.max():.3f} "
+             f"against {p.truth.max():.3f}." if corr < 0.7 or not 0.7 <= peak_ratio <= 1.4 else
+             f" Its shape follows the truth (correlation {corr:.2f}, peak {p.pred.max():.3f} vs {p.truth.max():.3f}).")
     summary = (f"Predicted the profile at t+1 = {t + 1} at column {column} (x = {ds.x[column]:.1f}, {where}) from "
-               f"observations at t = {t}: RMSE {p.rmse:.3f} against the truth, vs {p.rmse_persistence:.3f} for "
-               f"persistence (the true profile at t, which the network does not see).")
+               f"observations at t = {t}: RMSE {p.rmse:.3f} against the truth, {verdict}.{shape}")
     return summary, metrics
 
 

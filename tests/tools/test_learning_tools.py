@@ -63,6 +63,13 @@ def test_evaluations_use_the_latest_model_and_its_dataset(lab):
     prof = run_tool("predict_profile", workspace=ws)
     assert prof.metrics["is_station"] == 0
     assert prof.metrics["rmse"] < prof.metrics["rmse_persistence"]
+    # the skill claim names every baseline it beats or does not, from the numbers
+    m = prof.metrics
+    others = (m["rmse_persistence"], m["rmse_climatology"], m["rmse_nearest_station"])
+    assert ("better than all three baselines" in prof.summary) == all(m["rmse"] < v for v in others)
+    assert f"{m['rmse_climatology']:.3f}" in prof.summary and f"{m['rmse_nearest_station']:.3f}" in prof.summary
+    assert ("misses the shape" in prof.summary) == (m["shape_correlation"] < 0.7
+                                                    or not 0.7 <= m["pred_max"] / m["truth_max"] <= 1.4)
     assert prof.args["model"] == str(trained.run_dir / "obs2obs.pt")
     rec = run_tool("reconstruct_field", {"time_index": int(prof.metrics["time_index"])}, workspace=ws)
     assert rec.metrics["held_out"] == 1
@@ -110,3 +117,16 @@ def test_every_remaining_tool_runs_with_its_defaults_from_the_cli(lab, tmp_path)
     for name in ("simulate_atmosphere", "generate_observations", "run_origen_lorenz63", "train_lorenz63_emulator"):
         result = _cli(name, home=tmp_path)
         assert result["tool"] == name and result["figures"], name
+
+
+def test_tool_defaults_are_the_science_defaults():
+    """The learning tools keep torch out of `dalab tools` (their toyda modules import it), so their
+    defaults are written in the argument models; they must equal the toyda configs'."""
+    from tools.atmosphere import TRAINING_DATASET_DEFAULTS, ObservationsArgs
+    from tools.learning import EmulatorArgs, TrainArgs
+    from toyda.emulator import DEFAULT_ROLLOUT_STEPS, EmulatorConfig
+    from toyda.obs2obs import Obs2ObsConfig
+
+    assert (TrainArgs().epochs, TrainArgs().lr) == (Obs2ObsConfig().epochs, Obs2ObsConfig().lr)
+    assert EmulatorArgs().epochs == EmulatorConfig().epochs and EmulatorArgs().rollout_steps == DEFAULT_ROLLOUT_STEPS
+    assert all(getattr(ObservationsArgs(), k) == v for k, v in TRAINING_DATASET_DEFAULTS.items())

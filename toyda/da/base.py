@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from toyda.experiment import Experiment, Observations
+from toyda.metrics import spread  # RMS ensemble spread, DAPPER's rmv
 
 Analysis = Callable[[np.ndarray, np.ndarray, np.ndarray, float, np.random.Generator], np.ndarray]
 """``analyse(E_f (N, n), y (m,), observed (n,) bool, sigma_o, rng) -> E_a (N, n)``"""
@@ -25,11 +26,6 @@ class DAResult:
     E_f: np.ndarray | None = None
     diverged_at: int | None = None
     info: dict = field(default_factory=dict)
-
-
-def spread(E: np.ndarray) -> float:
-    """RMS ensemble spread ``sqrt(mean_i var_i)`` (DAPPER's rmv)."""
-    return float(np.sqrt(np.mean(np.var(E, axis=0, ddof=1))))
 
 
 def first_ensemble(exp: Experiment, obs: Observations, N: int, rng: np.random.Generator) -> np.ndarray:
