@@ -15,6 +15,8 @@ from toyda.metrics import rmse
 
 _O = osc.DEFAULTS
 _L = l63.DEFAULTS
+EMULATOR_STATES = 2000
+"""states a reconstruction needs for train_lorenz63_emulator to learn from it (its default length here)"""
 SEED = arg(0, ge=0, le=2**31 - 1, description="random seed (observation pattern and noise)", phrases=words.SEED)
 
 
@@ -162,7 +164,9 @@ def _compare_variants(fixed: np.ndarray, upd: np.ndarray) -> str:
 
 
 class OrigenLorenzArgs(ToolArgs):
-    n_steps: int = arg(_L.n_steps, ge=10, le=20_000, description="model time steps of the trajectory",
+    n_steps: int = arg(EMULATOR_STATES, ge=10, le=20_000,
+                       description="model time steps of the trajectory (the default is long enough to train "
+                                   "train_lorenz63_emulator on)",
         phrases=words.TIME_STEPS)
     dt: float = arg(_L.dt, gt=0, le=0.05, description="model time step (Lorenz time units)",
         phrases=words.DT)

@@ -281,7 +281,7 @@ def _source_note(ds, rec) -> str:
             f"the plume's phase; this is a limit of its inputs, not a bug of the reconstruction.")
 
 
-MIN_EMULATOR_STATES = 2000
+from tools.assimilation import EMULATOR_STATES as MIN_EMULATOR_STATES  # noqa: E402
 HORIZON_STEPS = 400
 
 

@@ -130,3 +130,9 @@ def test_tool_defaults_are_the_science_defaults():
     assert (TrainArgs().epochs, TrainArgs().lr) == (Obs2ObsConfig().epochs, Obs2ObsConfig().lr)
     assert EmulatorArgs().epochs == EmulatorConfig().epochs and EmulatorArgs().rollout_steps == DEFAULT_ROLLOUT_STEPS
     assert all(getattr(ObservationsArgs(), k) == v for k, v in TRAINING_DATASET_DEFAULTS.items())
+
+
+def test_a_lorenz63_reconstruction_made_with_defaults_is_trained_on(tmp_path):
+    run_tool("run_origen_lorenz63", workspace=tmp_path)
+    em = run_tool("train_lorenz63_emulator", {"epochs": 3, "rollout_steps": 0}, workspace=tmp_path)
+    assert "Training data: the latest reconstruction" in em.summary     # no silent second ORIGEN run
