@@ -467,7 +467,7 @@ def create_app(settings: Settings | None = None, model: Any = None, mcp: bool = 
 def share_cores() -> None:
     """Few torch threads for the whole server (half the cores, 1 on a 2-core machine): sessions run
     tools side by side, and torch's spinning worker threads slow everything down when the cores
-    are already busy (STACK.md: a 10 ms query took 500 ms with 2 threads on 2 busy cores)."""
+    are already busy (measured: a 10 ms query took 500 ms with 2 threads on 2 busy cores)."""
     import torch  # noqa: PLC0415
 
     torch.set_num_threads(max(1, min(4, (os.cpu_count() or 1) // 2)))

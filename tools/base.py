@@ -143,7 +143,7 @@ class ToolSpec:
 
 
 class ToolResult(BaseModel):
-    """What every tool returns (DESIGN.md, "The tool contract")."""
+    """What every tool returns: the summary and metrics a person and an LLM read, the figures, files and reproduce code."""
 
     model_config = ConfigDict(frozen=True)
 

@@ -10,6 +10,7 @@ import numpy as np
 from pydantic import Field
 
 from tools import plots
+from tools.assimilation import EMULATOR_STATES as MIN_EMULATOR_STATES
 from tools.atmosphere import ObservationsArgs, observe
 from tools import words
 from tools.base import Example, RunContext, ToolArgs, ToolSpec, arg, ToolError
@@ -281,7 +282,6 @@ def _source_note(ds, rec) -> str:
             f"the plume's phase; this is a limit of its inputs, not a bug of the reconstruction.")
 
 
-from tools.assimilation import EMULATOR_STATES as MIN_EMULATOR_STATES  # noqa: E402
 HORIZON_STEPS = 400
 
 

@@ -1,4 +1,4 @@
-"""One settings object, read from the environment (see DESIGN.md, "Configuration")."""
+"""One settings object, read from the environment: DALAB_HOME, DALAB_LLM, OPENAI_BASE_URL, OPENAI_API_KEY, DALAB_MODEL, DALAB_TIMEOUT."""
 
 from __future__ import annotations
 
