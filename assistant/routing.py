@@ -252,18 +252,15 @@ def bare_number(text: str) -> float | None:
 
 
 def main_argument(tool: str, value: float, previous: dict[str, Any] | None = None) -> str | None:
-    """Which argument a bare number most likely sets: one the student set before, else the
-    numeric argument the tool's examples set most often (that takes this kind of number)."""
-    model = TOOLS[tool].args
+    """Which argument a bare number ("now with 0.5") sets: of the numeric arguments that take this kind
+    of number, the one the tool's examples set most often among those the student set before; else the
+    one the examples set most often; else the first. The seed is never guessed."""
     kinds = {r.name: r.kind for r in readers(tool)}
-    fits = [n for n, k in kinds.items() if k == "float" or (k == "int" and value == int(value))]
-    for name in reversed(list(previous or {})):
-        if name in fits and name != "seed":
-            return name
-    counts = Counter(k for ex in TOOLS[tool].examples for k in ex.args if k in fits and k != "seed")
-    if counts:
-        return counts.most_common(1)[0][0]
-    return next((n for n in fits if n in model.model_fields and n != "seed"), None)
+    fits = [n for n, k in kinds.items() if n != "seed" and (k == "float" or (k == "int" and value == int(value)))]
+    counts = Counter(k for ex in TOOLS[tool].examples for k in ex.args if k in fits)
+    ranked = sorted(fits, key=lambda n: (-counts[n], fits.index(n)))
+    before = [n for n in ranked if n in (previous or {})]
+    return (before or ranked or [None])[0]
 
 
 # ----------------------------------------------------------------------------- tools
