@@ -253,8 +253,8 @@ def test_points_a_tool_refuses_while_running_are_reported_as_failed_not_fatal(ex
 # ----------------------------------------------------------------------------- bad input, before anything runs
 
 @pytest.mark.parametrize(("sweep", "message"), [
-    ({"tool": "run_da_experiment", "grid": {"n_members": [5, 10]}},
-     "unknown tool 'run_da_experiment'.*run_3dvar_cycle"),
+    ({"tool": "run_kalman_magic", "grid": {"n_members": [5, 10]}},
+     "unknown tool 'run_kalman_magic'.*run_3dvar_cycle.*run_da_experiment"),
     ({"tool": "search_lectures", "grid": {"k": [1, 2]}}, "not an experiment tool"),
     ({"tool": "run_sweep", "grid": {"seeds": [1, 2]}}, "not an experiment tool"),
     ({"tool": "run_3dvar_cycle", "grid": {"sigma_q": [0.1]}},
