@@ -13,9 +13,10 @@ import json
 import math
 import os
 import pprint
+import re
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -71,6 +72,14 @@ def values_of(args: type[BaseModel], name: str) -> dict[str, list[str]]:
     return dict(extra.get("values", {})) if isinstance(extra, dict) else {}
 
 
+def phrase_regex(phrase: str) -> str:
+    """A phrase as a pattern on lower-cased text: spaces, underscores and hyphens interchangeable,
+    whole words."""
+    parts = [re.escape(w) for w in re.split(r"[\s_-]+", phrase.strip().lower()) if w]
+    body = r"[\s_-]*".join(parts)
+    return rf"(?<![\w]){body}(?![\w])"
+
+
 @dataclass(frozen=True)
 class Example:
     """A request a student might write and the arguments it means (doubles as a routing test)."""
@@ -118,8 +127,10 @@ class ToolSpec:
     """False for tools that only read (search_lectures): no run directory is written."""
     questions: tuple[str, ...] = ()
     """regexes of questions this tool answers by running ("how does .* depend on"), not from the notes"""
-    read: Callable[[str], dict[str, Any]] | None = None
-    """reads the arguments that phrases cannot express (a sweep's grid, a list of methods) from a request"""
+    read: Callable[[str, Mapping[str, "ToolSpec"]], dict[str, Any]] | None = None
+    """``read(request, tools)``: the arguments that phrases cannot express (a sweep's grid, a list of
+    methods) from a request (lower case, as the offline model normalises it); ``tools`` are the
+    registry's tools, for a tool that works on other tools (run_sweep reads the target's phrases)"""
     predictions: tuple[Prediction, ...] = ()
     """what a tutor asks the student to predict before running it"""
     hints: tuple[str, ...] = ()

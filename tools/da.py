@@ -14,6 +14,7 @@ import json
 import math
 import pprint
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -128,8 +129,9 @@ def run_da_experiment(args: DAArgs, ctx: RunContext) -> tuple[str, dict[str, Any
     label = describe(args, settings)
     ctx.progress(0.1, f"assimilating {len(obs.t)} observation times with {args.method}")
     result, m = assimilate(exp, obs, method)
-    ctx.progress(0.85, "drawing figures")
-    _draw(ctx, exp, obs, result, m, label)
+    if ctx.figures_enabled:            # off for each point of a sweep: only the numbers are wanted
+        ctx.progress(0.85, "drawing figures")
+        _draw(ctx, exp, obs, result, m, label)
     div = (f" It DIVERGED at t = {m['diverged_at_t']:.4g}: the figures and scores cover the times before."
            if "diverged_at_t" in m else "")
     summary = (f"{label} on {_setup_words(args, exp, obs)}: {_verdict(m, exp.sigma_o, _reference(args, exp, settings))}; "
@@ -310,9 +312,10 @@ _NAMES = ((r"\benkf\b|ensemble kalman filter|stochastic enkf|perturbed[- ]obs\w*
           (r"optimal interpolation|\boi\b", "oi"))
 
 
-def read_methods(text: str) -> dict[str, str]:
+def read_methods(text: str, tools: Mapping[str, Any] | None = None) -> dict[str, str]:
     """The methods a comparison request names, in order, each with the settings written after it
-    ("ETKF with 10 members and inflation 1.02 against 3D-Var")."""
+    ("ETKF with 10 members and inflation 1.02 against 3D-Var"). ``tools`` (the registry's, passed to
+    every ``ToolSpec.read``) is not needed: the methods are this tool's own."""
     t = text.lower().replace("_", " ")
     hits = sorted({m.start(): (m.end(), name) for rx, name in _NAMES for m in re.finditer(rx, t)}.items())
     found: list[tuple[str, str]] = []

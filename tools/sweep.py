@@ -22,7 +22,7 @@ import math
 import re
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from itertools import product
 from typing import Any
@@ -31,8 +31,9 @@ import numpy as np
 from pydantic import field_validator
 
 from tools import sweepplots
-from tools.base import Example, RunContext, ToolArgs, ToolError, ToolSpec, Workspace, arg, phrases_of
+from tools.base import Example, RunContext, ToolArgs, ToolError, ToolSpec, Workspace, arg
 from tools.cluster import Outcome, Point, PointCache, run_points
+from tools.sweepquestions import sweep_from_question, sweepable
 
 MAX_POINTS = 10_000
 CACHE_VERSION = 1
@@ -103,21 +104,23 @@ def describe(names: tuple[str, ...], values: tuple[Any, ...]) -> str:
                      for n, v in zip(names, values))
 
 
-def plan_sweep(args: SweepArgs, specs: Mapping[str, ToolSpec]) -> SweepPlan:
+def plan_sweep(args: SweepArgs, specs: Mapping[str, ToolSpec],
+               validate: Callable[[str, dict[str, Any] | None], ToolArgs]) -> SweepPlan:
     """Check the sweep against the target tool's argument model and list every point.
+
+    ``specs`` and ``validate(tool, args)`` are the registry's tools and argument check, as a
+    :class:`RunContext` gives them (``ctx.tools``, ``ctx.validate``).
 
     Raises ``ToolError`` (before anything runs) for an unknown tool or argument, an empty grid,
     too many points, or a value the tool refuses (naming the point).
     """
-    from tools.registry import validate_args  # noqa: PLC0415  (run_sweep runs the other registered tools)
-
     if args.tool not in specs:
         raise ToolError(f"unknown tool {args.tool!r} to sweep; the experiment tools are: "
-                        f"{', '.join(n for n, s in specs.items() if _sweepable(s))}")
+                        f"{', '.join(n for n, s in specs.items() if sweepable(s))}")
     spec = specs[args.tool]
-    if not _sweepable(spec):
+    if not sweepable(spec):
         raise ToolError(f"{args.tool} is not an experiment tool and cannot be swept; the experiment tools are: "
-                        f"{', '.join(n for n, s in specs.items() if _sweepable(s))}")
+                        f"{', '.join(n for n, s in specs.items() if sweepable(s))}")
     fields = spec.args.model_fields
     if not args.grid:
         example = next(iter(n for n in fields if n != "seed"), "seed")
@@ -155,7 +158,7 @@ def plan_sweep(args: SweepArgs, specs: Mapping[str, ToolSpec]) -> SweepPlan:
         for s, seed in enumerate(seeds):
             call = {**args.fixed, **setting, **({"seed": seed} if has_seed else {})}
             try:
-                parsed = validate_args(spec, call)
+                parsed = validate(args.tool, call)
             except ToolError as exc:
                 where = describe(names, tuple(setting.values())) + (f" (seed {seed})" if has_seed else "")
                 raise ToolError(f"the point {where} is refused by {args.tool}: {exc}") from None
@@ -173,11 +176,6 @@ def plan_sweep(args: SweepArgs, specs: Mapping[str, ToolSpec]) -> SweepPlan:
 
 def _count(n: int, word: str) -> str:
     return f"{n} {word}{'s' * (n != 1)}"
-
-
-def _sweepable(spec: ToolSpec) -> bool:
-    """Experiment tools: they write run records (not search) and are not the sweep itself."""
-    return spec.records and spec.name != "run_sweep"
 
 
 # ----------------------------------------------------------------------------- the dataset and the best setting
@@ -304,8 +302,8 @@ def run_sweep(args: SweepArgs, ctx: RunContext) -> tuple[str, dict[str, Any]]:
     """Run an experiment tool over a grid of settings × seeds on Dask, and find the best setting.
 
     Use it for sensitivity questions: "how does the EnKF error depend on ensemble size and
-    inflation?" (tool=run_da_experiment, grid={"n_members": [5, 10, 20, 40], "inflation": [1.0,
-    1.02, 1.05, 1.1]}, fixed={"method": "enkf"}), "where does 3D-Var beat ETKF as σ_o grows?",
+    inflation?" (tool=run_da_experiment, grid={"n_members": [5, 10, 20], "inflation": [1.0, 1.2,
+    1.4]}, fixed={"method": "enkf"}), "where does 3D-Var beat ETKF as σ_o grows?",
     "how many epochs does obs2obs need?". Every point is checked against the tool's arguments
     before anything runs; points run in parallel on a local Dask cluster, or on the cluster that
     DASK_SCHEDULER_ADDRESS names. Finished points are cached, so a repeated or interrupted sweep
@@ -313,11 +311,11 @@ def run_sweep(args: SweepArgs, ctx: RunContext) -> tuple[str, dict[str, Any]]:
     dataset (one dimension per swept argument plus seed) and a line plot (one argument) or heat
     map (two or more).
     """
-    from tools.registry import TOOLS  # noqa: PLC0415  (run_sweep runs the other registered tools)
-
+    if ctx.validate is None:      # run_tool always gives it; a hand-made context may not
+        raise ToolError("run_sweep needs the registry's tools: call it through tools.registry.run_tool")
     t0 = time.perf_counter()
-    plan = plan_sweep(args, TOOLS)
-    spec = TOOLS[plan.tool]
+    plan = plan_sweep(args, ctx.tools, ctx.validate)
+    spec = ctx.tools[plan.tool]
     outcome = run_points(plan.points, spec.fn, spec.args, plan.tool, cache_for(ctx.workspace, plan.tool),
                          ctx.workspace.root, confined=ctx.workspace.confined,
                          check=lambda record: check_metric(args.metric, record, plan.tool), progress=ctx.progress)
@@ -360,119 +358,36 @@ def run_sweep(args: SweepArgs, ctx: RunContext) -> tuple[str, dict[str, Any]]:
     return summary, metrics
 
 
-# ----------------------------------------------------------------------------- a question as a sweep
-
-# argument -> (how students name it, the values a sweep tries when the question gives none)
-SWEEPABLE: dict[str, tuple[str, tuple[Any, ...]]] = {
-    "n_members": (r"ensemble[- ]size|n[ _]members|(?:number of |ensemble )?members|size of the ensemble",
-                  (5, 10, 20, 40)),
-    "inflation": (r"inflation", (1.0, 1.02, 1.05, 1.1)),
-    "localisation_radius": (r"locali[sz]ation(?: radius)?", (1, 2, 4, 8)),
-    "sigma_o": (r"sigma[ _]?o\b|σ[ _]?o|obs(?:ervation)?(?:al)?[- ](?:error|noise)", (0.25, 0.5, 1.0, 2.0)),
-    "sigma_b": (r"sigma[ _]?b\b|σ[ _]?b|background[- ]error", (0.1, 0.2, 0.5, 1.0)),
-    "n_obs": (r"n[ _]obs\b|number of observations", (100, 300, 1000)),
-    "obs_every": (r"obs(?:ervation)?[ _](?:interval|every|frequency)", (1, 2, 5, 10)),
-    "epochs": (r"epochs?\b|training length", (5, 10, 20, 40)),
-    "lr": (r"learning[- ]rate|\blr\b", (3e-4, 1e-3, 3e-3)),
-    "alpha": (r"\balpha\b|α", (0.1, 0.3, 1.0, 3.0)),
-    "n_cycles": (r"(?:number of )?(?:origen )?cycles", (1, 5, 10, 20)),
-    "covariance_update": (r"covariance update|b update", (False, True)),
-}
-METHODS = {"enkf": r"\benkf\b|ensemble kalman filter", "etkf": r"\betkf\b|ensemble transform",
-           "letkf": r"\bletkf\b", "3dvar": r"\b3d-?var\b", "4dvar": r"\b4d-?var\b", "pf": r"particle filter",
-           "oi": r"optimal interpolation", "extkf": r"extended kalman|\bextkf\b"}
-_NUMBER = r"-?(?:\d+\.?\d*|\.\d+)(?:e-?\d+)?"
-_LISTED = re.compile(rf"\s*(?:of|=|:|in|from|over|between)?\s*[\[(]?\s*({_NUMBER}(?:\s*(?:,|\bor\b|\band\b|,\s*and)\s*"
-                     rf"{_NUMBER})+)")
-_SEEDS = re.compile(r"\b(\d+)\s+(?:seeds|repetitions|repeats|realisations|realizations)\b")
-
-
-def sweep_tool_for(question: str) -> str:
-    """The experiment tool a sensitivity question is about (DA experiments unless it names another)."""
-    t = question.lower()
-    if re.search(r"obs2obs|epochs?\b|the network", t):
-        return "train_obs2obs"
-    if re.search(r"emulator", t):
-        return "train_lorenz63_emulator"
-    if re.search(r"origen", t):
-        return "run_origen_lorenz63" if re.search(r"lorenz|l-?63", t) else "run_origen_oscillator"
-    if re.search(r"oscillator|3d-?var cycle", t) and not re.search(r"lorenz|ensemble|enkf|etkf", t):
-        return "run_3dvar_cycle"
-    return "run_da_experiment"
-
-
-def sweep_from_question(question: str, tool: str | None = None,
-                        model: type[ToolArgs] | None = None) -> dict[str, Any] | None:
-    """``run_sweep`` arguments for a sensitivity question, or None if it names nothing to sweep.
-
-    "how does the EnKF error depend on ensemble size and inflation?" gives
-    ``{"tool": "run_da_experiment", "grid": {"n_members": [5, 10, 20, 40], "inflation": [1.0, 1.02,
-    1.05, 1.1]}, "fixed": {"method": "enkf"}}``. Values listed in the question ("sigma_o 0.5, 1 and
-    2") replace the defaults; one DA method named is fixed, several are swept; "3 seeds" sets
-    ``seeds``. ``tool``: the target tool if known (else :func:`sweep_tool_for`); ``model``: its
-    argument model, when it is registered, to keep only the arguments it takes and to read the
-    phrases it declares (values of arguments without a default list must then be listed).
-    """
-    t = question.lower()
-    tool = tool or sweep_tool_for(question)
-    patterns = {name: rx for name, (rx, _) in SWEEPABLE.items()}
-    if model is not None:
-        patterns = {n: rx for n, rx in patterns.items() if n in model.model_fields}
-        for name in model.model_fields:
-            words = "|".join(re.escape(p.lower()) for p in phrases_of(model, name))
-            if words and name != "seed":
-                patterns[name] = f"{patterns[name]}|{words}" if name in patterns else words
-    found: list[tuple[int, str, list[Any]]] = []
-    for name, rx in patterns.items():
-        m = re.search(rx, t)
-        if not m:
-            continue
-        listed = _LISTED.match(t, m.end())
-        if listed:
-            values = [json.loads(v if not v.startswith(".") else "0" + v)
-                      for v in re.findall(_NUMBER, listed.group(1))]
-        elif name in SWEEPABLE:
-            values = list(SWEEPABLE[name][1])
-        else:
-            continue
-        found.append((m.start(), name, values))
-    methods = [name for name, rx in METHODS.items() if re.search(rx, t)]
-    if tool != "run_da_experiment" or (model is not None and "method" not in model.model_fields):
-        methods = []
-    grid = {name: values for _, name, values in sorted(found)}
-    if len(methods) > 1:
-        grid["method"] = sorted(methods, key=lambda m: re.search(METHODS[m], t).start())
-    if not grid:
-        return None
-    out: dict[str, Any] = {"tool": tool, "grid": grid}
-    if len(methods) == 1:
-        out["fixed"] = {"method": methods[0]}
-    seeds = _SEEDS.search(t)
-    if seeds:
-        out["seeds"] = int(seeds.group(1))
-    return out
-
+_PERFORMANCE = r"(?:error|errors|rmse|skill|accuracy|loss|spread|crps|performance|score)"
 
 TOOLS = (
     ToolSpec(
         "run_sweep", run_sweep, SweepArgs,
-        keywords=((7, r"\bsweep|parameter (?:scan|study|grid)|grid search|sensitivity (?:study|analysis|to)"
-                      r"|(?:error|rmse|skill) (?:depend|vary|change|scale)s? (?:on|with)|as a function of"
-                      r"|for (?:a range of|several|various|different) (?:values|settings)"),),
+        keywords=((8, r"\bsweep|parameter (?:scan|study|grid)|grid search|sensitivity (?:study|analysis|to|of)"
+                      r"|how sensitive|as a function of|for (?:a range of|several|various|different) (?:values|settings)"
+                      rf"|\b{_PERFORMANCE}\b.{{0,60}}\b(?:depends?|depending|var(?:y|ies)|changes?|scales?) (?:on|with)"
+                      r"|which (?:value|setting|combination)s? .{0,60}\bbest\b"),),
         topic="ensemble size inflation observation error sensitivity",
         figures=("sweep_lines", "sweep_heatmap"),
+        questions=(r"how (?:does|do|is|are|will|would) .*\b(?:depends?|var(?:y|ies)|changes?|scales?) (?:on|with)",
+                   r"sensitiv", r"\bsweep", r"as a function of", r"which (?:value|setting|combination)s? .*\bbest\b"),
+        read=sweep_from_question,
         examples=(
             Example("how does the EnKF error depend on ensemble size and inflation?",
-                    {"tool": "run_da_experiment", "grid": {"n_members": [5, 10, 20, 40],
-                                                           "inflation": [1.0, 1.02, 1.05, 1.1]},
+                    {"tool": "run_da_experiment", "grid": {"n_members": [5, 10, 20], "inflation": [1.0, 1.2, 1.4]},
                      "fixed": {"method": "enkf"}}),
             Example("sweep the 3D-Var cycle over sigma_o 0.1, 0.2 and 0.5 with 3 seeds",
                     {"tool": "run_3dvar_cycle", "grid": {"sigma_o": [0.1, 0.2, 0.5]}, "seeds": 3}),
             Example("sensitivity of ORIGEN on the oscillator to the observation error and the number of cycles",
-                    {"tool": "run_origen_oscillator", "grid": {"sigma_o": [0.25, 0.5, 1.0, 2.0],
-                                                               "n_cycles": [1, 5, 10, 20]}}),
+                    {"tool": "run_origen_oscillator", "grid": {"sigma_o": [0.05, 0.1, 0.2, 0.4],
+                                                               "n_cycles": [10, 20, 40, 80]}}),
             Example("how does the rmse of 3dvar and etkf change with obs error 0.5, 1 and 2?",
-                    {"tool": "run_da_experiment", "grid": {"sigma_o": [0.5, 1, 2], "method": ["3dvar", "etkf"]}}),
+                    {"tool": "run_da_experiment", "grid": {"method": ["3dvar", "etkf"], "sigma_o": [0.5, 1, 2]}}),
+            Example("how does the 3D-Var cycle's analysis error vary with the background error?",
+                    {"tool": "run_3dvar_cycle", "grid": {"sigma_b": [0.075, 0.15, 0.3, 0.6]}}),
+            Example("sweep the inflation for the ETKF on Lorenz 96",
+                    {"tool": "run_da_experiment", "grid": {"inflation": [1.0, 1.2, 1.4]},
+                     "fixed": {"method": "etkf", "model": "lorenz96"}}),
         ),
     ),
 )

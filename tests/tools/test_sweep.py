@@ -301,7 +301,7 @@ def test_an_unreachable_scheduler_is_named_within_the_timeout_and_nothing_is_wri
 def test_the_plan_lists_every_point_with_seeds_offset_by_a_fixed_seed():
     args = SweepArgs(tool="run_origen_oscillator", grid={"sigma_o": [0.1, 0.2], "covariance_update": [False, True]},
                      fixed={"seed": 7, "n_cycles": 4}, seeds=3)
-    plan = plan_sweep(args, TOOLS)
+    plan = plan_sweep(args, TOOLS, lambda tool, a: validate_args(TOOLS[tool], a))
     assert plan.shape == (2, 2, 3) and plan.seeds == (7, 8, 9) and len(plan.points) == 12
     assert len({p.key for p in plan.points}) == 12
     p = next(p for p in plan.points if p.index == (1, 0, 2))
@@ -318,14 +318,24 @@ def test_grids_and_fixed_arguments_can_be_json_text():
 
 @pytest.mark.parametrize("example", TOOLS["run_sweep"].examples, ids=lambda e: e.request[:40])
 def test_questions_become_the_sweeps_of_the_declared_examples(example):
-    assert sweep_from_question(example.request) == example.args
+    assert sweep_from_question(example.request, TOOLS) == example.args
 
 
-def test_questions_read_listed_values_seeds_and_the_target_tools_own_arguments():
-    got = sweep_from_question("how does the ETKF rmse vary with inflation 1.0, 1.1 or 1.2 over 3 seeds?")
+def test_questions_read_listed_values_seeds_and_only_the_target_tools_own_arguments():
+    got = sweep_from_question("how does the ETKF rmse vary with inflation 1.0, 1.1 or 1.2 over 3 seeds?", TOOLS)
     assert got == {"tool": "run_da_experiment", "grid": {"inflation": [1.0, 1.1, 1.2]},
                    "fixed": {"method": "etkf"}, "seeds": 3}
-    model = TOOLS["run_3dvar_cycle"].args
-    got = sweep_from_question("how does the error depend on background error and the epochs?", "run_3dvar_cycle", model)
-    assert got == {"tool": "run_3dvar_cycle", "grid": {"sigma_b": [0.1, 0.2, 0.5, 1.0]}}   # no epochs in a 3D-Var cycle
-    assert sweep_from_question("what is 3D-Var?") is None
+    # one value written fixes the argument; the values tried come from the tool's default (¼, ½, 1, 2 ×)
+    got = sweep_from_question("how does the error of the EnKF with 20 members depend on inflation?", TOOLS)
+    assert got == {"tool": "run_da_experiment", "grid": {"inflation": [1.0, 1.2, 1.4]},
+                   "fixed": {"method": "enkf", "n_members": 20}}
+    sigma_b = TOOLS["run_3dvar_cycle"].args.model_fields["sigma_b"].default
+    got = sweep_from_question("how does the 3D-Var cycle's error depend on background error and the epochs?", TOOLS)
+    assert got == {"tool": "run_3dvar_cycle", "grid": {"sigma_b": [sigma_b * s for s in (0.25, 0.5, 1, 2)]}}
+    # no keyword names a tool: the one whose arguments the question names
+    assert sweep_from_question("how does the loss depend on the learning rate?", TOOLS)["tool"] == "train_obs2obs"
+    assert sweep_from_question("what is 3D-Var?", TOOLS) == {}
+    assert sweep_from_question("run 3D-Var with 0.5 observation error", TOOLS) == {}     # nothing varies
+    with pytest.raises(ToolError, match="not an experiment tool"):                   # tools of tools are not swept
+        plan_sweep(SweepArgs(tool="write_script", grid={"own_data": [False, True]}), TOOLS,
+                   lambda tool, a: validate_args(TOOLS[tool], a))
