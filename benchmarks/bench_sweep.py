@@ -4,7 +4,8 @@
 the speed-up, what Dask adds per point (a one-worker cluster against the serial loop), and the
 time to start a cluster (paid once per sweep when no cluster is configured; not at all on an
 existing cluster named by DASK_SCHEDULER_ADDRESS). The machine is shared, so the speed-up is also
-given against the CPU capacity measured at the same time.
+given against the CPU capacity measured at the same time. Last, the chat question of issue 16
+answered by the offline model, start to end.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ SEEDS = 3                                   # 4 × 2 × 3 = 24 points
 WORKERS = 2
 REPEAT = 2
 SPEED_UP_GOAL, OVERHEAD_GOAL_MS = 1.7, 50.0
+CHAT_QUESTION = "how does the EnKF error depend on ensemble size and inflation?"
+CHAT_GOAL_S = 60.0
 
 
 def _burn(n: int = 4_000_000) -> float:
@@ -69,11 +72,11 @@ def _sweep_on(n_workers: int, plan, spec, home: str) -> tuple[float, float, dict
 
 def rows() -> list[Row]:
     from tools.cluster import run_point
-    from tools.registry import TOOLS
+    from tools.registry import TOOLS, validate_args
     from tools.sweep import SweepArgs, plan_sweep
 
     spec = TOOLS[TOOL]
-    plan = plan_sweep(SweepArgs(tool=TOOL, grid=GRID, seeds=SEEDS), TOOLS)
+    plan = plan_sweep(SweepArgs(tool=TOOL, grid=GRID, seeds=SEEDS), TOOLS, lambda t, a: validate_args(TOOLS[t], a))
     n = len(plan.points)
     with tempfile.TemporaryDirectory() as home:
         run_point(spec.fn, spec.args, TOOL, plan.points[0].args, home)           # imports, numba cache
@@ -108,4 +111,23 @@ def rows() -> list[Row]:
             note="once per sweep; none on an existing cluster"),
         Row("sweep", "speed-up including cluster start", t_serial / (t_parallel + t_start), "×",
             note=f"one {n}-point sweep from a cold start"),
+        chat_row(),
     ]
+
+
+def chat_row() -> Row:
+    """The chat question of issue 16 through the offline model: routing, a cold LocalCluster, the sweep
+    and the answer."""
+    import dask
+
+    from assistant.agent import Session
+    from assistant.offline import OfflineChatModel
+
+    with tempfile.TemporaryDirectory() as home, dask.config.set({"scheduler-address": None}):
+        t0 = time.perf_counter()
+        a = Session(OfflineChatModel(), workspace=Path(home)).ask(CHAT_QUESTION)
+        wall = time.perf_counter() - t0
+    points = a.results[0].metrics.get("n_points", 0) if a.results else 0
+    return Row("sweep", f"chat: \"{CHAT_QUESTION}\"", wall, "s", f"< {CHAT_GOAL_S:g} s",
+               wall < CHAT_GOAL_S and bool(a.figures), f"offline model, {points} points, cold LocalCluster; "
+                                                       f"figures: {', '.join(p.name for p in a.figures) or 'none'}")

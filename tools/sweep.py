@@ -366,6 +366,7 @@ TOOLS = (
         keywords=((8, r"\bsweep|parameter (?:scan|study|grid)|grid search|sensitivity (?:study|analysis|to|of)"
                       r"|how sensitive|as a function of|for (?:a range of|several|various|different) (?:values|settings)"
                       rf"|\b{_PERFORMANCE}\b.{{0,60}}\b(?:depends?|depending|var(?:y|ies)|changes?|scales?) (?:on|with)"
+                      r"(?! (?:the )?(?:time|lead time|forecast time)\b)"   # "how the error grows with time": one run
                       r"|which (?:value|setting|combination)s? .{0,60}\bbest\b"),),
         topic="ensemble size inflation observation error sensitivity",
         figures=("sweep_lines", "sweep_heatmap"),
