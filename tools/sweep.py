@@ -264,13 +264,13 @@ def related_metrics(names: list[str], main: str, limit: int = 4) -> list[str]:
 
 
 def sweep_figure(ds, plan: SweepPlan, spec: ToolSpec, metric: str, best: tuple[int, ...], mean: np.ndarray,
-                 std: np.ndarray):
+                 std: np.ndarray, fixed: Mapping[str, Any] | None = None):
     """The sweep's figure and its name: lines over one argument, a heat map over two, small
     multiples of heat maps over a third (further arguments held at the best setting)."""
     fields = spec.args.model_fields
     labels = [sweepplots.arg_label(n, fields[n].description or "") for n in plan.names]
     n_seeds = len(plan.seeds)
-    title = f"{plan.tool} swept over {' × '.join(plan.names)}" + (
+    title = f"{_with_fixed(plan.tool, fixed or {})} swept over {' × '.join(plan.names)}" + (
         "" if len(plan.names) < 2 else f"\nbest setting: {describe(plan.names, _values(plan, best))}")
     if len(plan.names) == 1:
         names = [str(v) for v in ds.data_vars if v != "failed"]
@@ -290,6 +290,11 @@ def sweep_figure(ds, plan: SweepPlan, spec: ToolSpec, metric: str, best: tuple[i
     return sweepplots.sweep_heatmap(plan.values[0], labels[0], plan.values[1], labels[1], cube_mean, cube_std,
                                     metric, lower_is_better(metric), at, n_seeds, title, panels,
                                     panel_label), "sweep_heatmap"
+
+
+def _with_fixed(tool: str, fixed: Mapping[str, Any]) -> str:
+    """``"run_da_experiment (method='enkf')"``: the tool and the settings every point shares."""
+    return f"{tool} ({describe(tuple(fixed), tuple(fixed.values()))})" if fixed else tool
 
 
 def _values(plan: SweepPlan, index: tuple[int, ...]) -> tuple[Any, ...]:
@@ -336,7 +341,7 @@ def run_sweep(args: SweepArgs, ctx: RunContext) -> tuple[str, dict[str, Any]]:
     ds.attrs.update({"main_metric": metric, "best": setting, "scheduler": outcome.scheduler})
     ds.to_netcdf(ctx.file(NC_NAME), engine="scipy")
     ctx.progress(1.0, "drawing figures")
-    ctx.save_figure(*sweep_figure(ds, plan, spec, metric, best, mean, std))
+    ctx.save_figure(*sweep_figure(ds, plan, spec, metric, best, mean, std, args.fixed))
     spread = f" ± {std[best]:.3g}" if len(plan.seeds) > 1 else ""
     word = "lowest" if lower_is_better(metric) else "highest"
     where = {"local": f"a local Dask cluster of {outcome.workers} workers", "none": "no cluster (all from the cache)"
@@ -345,7 +350,7 @@ def run_sweep(args: SweepArgs, ctx: RunContext) -> tuple[str, dict[str, Any]]:
     first_error = json.loads(ds.attrs["errors"])[:1]
     failed = f" {n_failed} of {n_points} points failed (NaN in the dataset), e.g. {first_error[0]}." if n_failed else ""
     summary = (
-        f"Swept {plan.tool} over {sizes} × {_count(len(plan.seeds), 'seed')} = {n_points} points on {where} "
+        f"Swept {_with_fixed(plan.tool, args.fixed)} over {sizes} × {_count(len(plan.seeds), 'seed')} = {n_points} points on {where} "
         f"({outcome.n_computed} computed, {outcome.n_cached} from the cache) in {wall:.1f} s. Best ({word} mean "
         f"{metric} over seeds): {setting} with {metric} = {mean[best]:.3g}{spread}; worst: {worst_setting} "
         f"with {mean[worst]:.3g}.{failed}"

@@ -22,7 +22,7 @@ def test_how_the_enkf_error_depends_on_ensemble_size_and_inflation_is_answered_b
     assert list(call["grid"]) == ["n_members", "inflation"]
     # the heat map is the answer's figure, and the answer names it
     assert [p.name for p in a.figures] == ["sweep_heatmap.png"] and a.figures[0].read_bytes().startswith(PNG)
-    assert "sweep_heatmap.png" in a.answer
+    assert "sweep_heatmap.png" in a.answer and "Swept run_da_experiment (method='enkf') over 3 n_members" in a.answer
     # the best setting in the answer is the lowest analysis RMSE of the sweep's own dataset
     ds = xr.open_dataset(a.figures[0].parent / "sweep.nc")
     assert dict(ds["rmse_a"].sizes) == {"n_members": len(call["grid"]["n_members"]),
