@@ -215,6 +215,14 @@ def tangent_linear(x: np.ndarray, sigma: float = 10.0, rho: float = 28.0,
     return J
 
 
+def tendency_torch(x, sigma: float = 10.0, rho: float = 28.0, beta: float = 8.0 / 3.0):
+    """The same tendency on a torch tensor ``(..., 3)`` (for autograd)."""
+    import torch  # noqa: PLC0415
+
+    X, Y, Z = x[..., 0], x[..., 1], x[..., 2]
+    return torch.stack([sigma * (Y - X), X * (rho - Z) - Y, X * Y - beta * Z], dim=-1)
+
+
 def _tendency_with_tlm(P: np.ndarray, t: float) -> np.ndarray:
     """Tendency of the packed array ``P = [x | M]`` (``(..., 3, 4)``): ``[f(x) | J(x) M]``."""
     x, M = P[..., 0], P[..., 1:]
