@@ -208,10 +208,14 @@ class Experiment:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.obs_every < 1 or self.n_obs < 1:
-            raise ValueError(f"obs_every and n_obs must be >= 1, got {self.obs_every} and {self.n_obs}")
-        if not self.sigma_o > 0:
-            raise ValueError(f"sigma_o must be > 0, got {self.sigma_o}")
+        for name in ("obs_every", "n_obs"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+        if not (np.isfinite(self.sigma_o) and self.sigma_o > 0):
+            raise ValueError(f"sigma_o (observation-error std) must be a finite number > 0, got {self.sigma_o!r}")
+        if not (np.isfinite(self.burn_in) and self.burn_in >= 0):
+            raise ValueError(f"burn_in (model time units) must be a finite number >= 0, got {self.burn_in!r}")
         self.mask(np.random.default_rng(0), 1)        # checks `observed`
 
     def mask(self, rng: np.random.Generator, n_times: int | None = None) -> np.ndarray:

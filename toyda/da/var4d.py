@@ -15,8 +15,9 @@ autograd; the tests check that the two agree and match finite differences.
 
 Two minimisers: ``"gauss-newton"`` (incremental 4D-Var, as operational centres run it: each
 outer loop linearises the model about the current trajectory and solves the quadratic inner
-problem exactly, the state being small, the step halved until J decreases) and ``"lbfgs"`` (scipy's L-BFGS on the full non-linear
-cost with the adjoint gradient, in the preconditioned variable ``x0 = x_b + L v``, ``B = L Lᵀ``).
+problem exactly, the state being small, the step halved until J decreases) and ``"lbfgs"``
+(L-BFGS, :func:`lbfgs`, on the full non-linear cost with the adjoint gradient, in the
+preconditioned variable ``x0 = x_b + L v``, ``B = L Lᵀ``).
 The background of the next window is the forecast of this window's analysis.
 """
 
@@ -26,7 +27,6 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from scipy.optimize import minimize
 
 from toyda.da.base import DAResult, check, diverged, first_background
 from toyda.da.var3d import check_background, static_b
@@ -116,14 +116,63 @@ def _gauss_newton(model, xb, Binv, y, steps, sigma_o, outer_loops):
     return x0
 
 
+def lbfgs(fun, x0: np.ndarray, max_iter: int = 100, history: int = 10, gtol: float = 1e-9,
+          ftol: float = 1e-13) -> tuple[np.ndarray, int]:
+    """Minimise ``fun(x) -> (f, ∇f)`` by L-BFGS (Nocedal & Wright 2006, Alg. 7.4–7.5): the two-loop
+    recursion over the last ``history`` pairs ``(s, y)`` for the direction, a bisection/extrapolation
+    line search for the weak Wolfe conditions (Lewis & Overton 2013), so that ``sᵀy > 0``. Stops when ``‖∇f‖ <= gtol (1 + |f|)``
+    or the relative decrease of ``f`` falls below ``ftol``. Returns ``(x, iterations)``.
+
+    (Written out rather than scipy's L-BFGS-B: on tiny problems its BLAS calls cost milliseconds
+    when the BLAS threads compete for the cores, and the recursion fits on a page.)
+    """
+    x = np.asarray(x0, dtype=float).copy()
+    f, g = fun(x)
+    pairs: list[tuple[np.ndarray, np.ndarray, float]] = []
+    for it in range(max_iter):
+        if np.linalg.norm(g) <= gtol * (1 + abs(f)):
+            return x, it
+        q, alphas = g.copy(), []
+        for s, y, rho in reversed(pairs):
+            a = rho * (s @ q)
+            q -= a * y
+            alphas.append(a)
+        r = q * ((pairs[-1][0] @ pairs[-1][1]) / (pairs[-1][1] @ pairs[-1][1]) if pairs else 1.0)
+        for (s, y, rho), a in zip(pairs, reversed(alphas)):
+            r += s * (a - rho * (y @ r))
+        d = -r
+        slope = g @ d
+        if slope >= 0:                                    # not a descent direction: steepest descent
+            pairs, d, slope = [], -g, -(g @ g)
+        step, lo, hi = 1.0, 0.0, np.inf                   # weak Wolfe by bisection/extrapolation
+        for _ in range(60):
+            f_new, g_new = fun(x + step * d)
+            if not f_new <= f + 1e-4 * step * slope:      # too long (or not finite)
+                hi = step
+            elif g_new @ d < 0.9 * slope:                  # too short: the slope is still steep
+                lo = step
+            else:
+                break
+            step = 0.5 * (lo + hi) if np.isfinite(hi) else 2.0 * lo
+        else:
+            return x, it
+        s, y = step * d, g_new - g
+        if s @ y > 1e-14 * np.linalg.norm(s) * np.linalg.norm(y):
+            pairs = [*pairs[-(history - 1):], (s, y, 1.0 / (s @ y))]
+        done = f - f_new <= ftol * max(abs(f), 1.0)
+        x, f, g = x + s, f_new, g_new
+        if done:
+            return x, it + 1
+    return x, max_iter
+
+
 def _lbfgs(model, xb, Binv, L, y, steps, sigma_o, max_iter):
+    """L-BFGS on J in the preconditioned variable ``x0 = x_b + L v`` (``B = L Lᵀ``, so ``J_b = ½ vᵀv``)."""
     def fun(v):
         J, g = cost_and_gradient(model, xb + L @ v, xb, Binv, y, steps, sigma_o)
         return J, L.T @ g
 
-    res = minimize(fun, np.zeros(xb.size), jac=True, method="L-BFGS-B",
-                   options={"maxiter": max_iter, "gtol": 1e-8})
-    return xb + L @ res.x
+    return xb + L @ lbfgs(fun, np.zeros(xb.size), max_iter)[0]
 
 
 @dataclass(frozen=True)
@@ -137,7 +186,7 @@ class Var4D:
     b_scale: float = 0.1
     """DAPPER's xB: 0.1 on sakov2012 L63"""
     minimiser: str = "gauss-newton"
-    """'gauss-newton' (incremental, exact inner solves) or 'lbfgs' (scipy L-BFGS, adjoint gradient)"""
+    """'gauss-newton' (incremental, exact inner solves) or 'lbfgs' (L-BFGS, adjoint gradient)"""
     outer_loops: int = 8
     """Gauss–Newton outer loops (re-linearisations) per window"""
     max_iter: int = 100
@@ -154,7 +203,7 @@ class Var4D:
 
     def assimilate(self, exp: Experiment, obs: Observations, rng: np.random.Generator) -> DAResult:
         """``x_f``: the background trajectory over each window; ``x_a``: the analysed trajectory;
-        ``info["cost"]``: J at the analysis of each window."""
+        ``info["cost"]``, ``info["cost_b"]``: J at the analysis and at the background of each window."""
         m = exp.model
         B = static_b(exp, self.background, self.b_scale)
         Binv, L = np.linalg.inv(B), np.linalg.cholesky(B)
@@ -171,11 +220,12 @@ class Var4D:
             else:
                 x0 = _gauss_newton(m, xb, Binv, y, steps, exp.sigma_o, self.outer_loops)
             xs, _ = window_trajectory(m, x0, steps)
-            costs.append(cost_and_gradient(m, x0, xb, Binv, y, steps, exp.sigma_o)[0])
+            costs.append((cost(m, xb, xb, Binv, y, steps, exp.sigma_o), cost(m, x0, xb, Binv, y, steps, exp.sigma_o)))
             x_a[idx] = xs
             if diverged(xs[-1], exp):
                 stop = int(idx[0])
                 break
             xb = xs[-1]                                    # the next window's background: this forecast
         cut = slice(None) if stop is None else slice(0, stop)
-        return DAResult(x_f[cut], x_a[cut], diverged_at=stop, info={"cost": np.array(costs)})
+        costs = np.array(costs).reshape(-1, 2)
+        return DAResult(x_f[cut], x_a[cut], diverged_at=stop, info={"cost_b": costs[:, 0], "cost": costs[:, 1]})
