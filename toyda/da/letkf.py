@@ -1,8 +1,8 @@
 """The local ensemble transform Kalman filter (LETKF) on the Lorenz-96 ring.
 
 References: Hunt, Kostelich & Szunyogh (2007), *Physica D* 230, 112–126 (the LETKF: local
-analyses, and observations weighted down with distance by a factor on R⁻¹); Gaspari & Cohn (1999), *Q. J. R. Meteorol. Soc.* 125, 723–757,
-eq. (4.10) (the taper); Sakov & Bertino (2011), *Comput. Geosci.* 15, 225–237 (R-localisation vs
+analyses, observations weighted down with distance by a factor on R⁻¹); Gaspari & Cohn (1999),
+*Q. J. R. Meteorol. Soc.* 125, 723–757, eq. (4.10) (the taper); Sakov & Bertino (2011), *Comput. Geosci.* 15, 225–237 (R-localisation vs
 covariance localisation, the radius convention); DAPPER's ``LETKF``.
 
 Each grid point ``i`` gets its own ETKF analysis (:func:`toyda.da.etkf.transform`) in which the
