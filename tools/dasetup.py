@@ -103,7 +103,8 @@ class DAArgs(SetupArgs):
                              values={"oi": ["optimal interpolation", "optinterp"], "3dvar": ["3d-var", "3d var", "3dvar"],
                                      "extkf": ["extended kalman filter", "ekf", "extkf"],
                                      "enkf": ["enkf", "ensemble kalman filter", "stochastic enkf", "perturbed observations"],
-                                     "etkf": ["etkf", "ensemble transform kalman filter", "square-root enkf", "sqrt enkf"],
+                                     "etkf": ["etkf", "ensemble transform kalman filter", "square-root enkf", "sqrt enkf",
+                                              "square root filter", "ensemble square root filter", "deterministic enkf"],
                                      "letkf": ["letkf", "local ensemble transform", "localised etkf"],
                                      "4dvar": ["4d-var", "4d var", "4dvar", "four-dimensional variational"],
                                      "pf": ["particle filter", "pf", "bootstrap filter", "sequential monte carlo"]})
