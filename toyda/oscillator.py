@@ -247,19 +247,21 @@ def _check_which(which, T: int | None = None) -> np.ndarray:
 
 def cycle_3dvar(y: np.ndarray, which: np.ndarray, sigma_b: float = DEFAULTS.sigma_b,
                 sigma_o: float = DEFAULTS.sigma_o, x0_b: np.ndarray | None = None,
-                covariance_update: bool = False, q: float = 0.0) -> Cycle:
+                covariance_update: bool = False, q: float = 0.0, inflation: float = 1.0) -> Cycle:
     """Time-sequential 3D-Var cycle with the persistence model ``M(x) = x``.
 
     For ``k = 0, …, T−1``: ``d_k = y_k − H_k x_k^b``, ``K_k = B_k H_kᵀ (H_k B_k H_kᵀ + σ_o²)⁻¹``,
     ``x_k^a = x_k^b + K_k d_k``, then ``x_{k+1}^b = x_k^a``. ``B_k = diag(σ_b², σ_b²)`` for all
     ``k`` (fixed ``B``), or with ``covariance_update=True`` the Kalman update
-    ``A_k = (I − K_k H_k) B_k``, ``B_{k+1} = A_k + q I``.
+    ``A_k = (I − K_k H_k) B_k``, ``B_{k+1} = ρ A_k + Q`` with ``Q = q I`` (``ρ``: ``inflation``).
 
-    With the covariance update and no model-error term (``q = 0``) the variances only shrink,
-    ``1/B_{k+1} = 1/B_k + 1/σ_o²`` in the observed component, so the gain decays like ``1/k``
-    and the filter stops listening to the observations while the truth moves round the circle:
-    the analysis lags further and further behind (persistence is a wrong model). ``q > 0``
-    (model-error variance per step) keeps the gain alive.
+    With the covariance update and no model-error term (``q = 0``, ``ρ = 1``) the variances only
+    shrink, ``1/B_{k+1} = 1/B_k + 1/σ_o²`` in the observed component, so the gain decays like
+    ``1/k`` and the filter stops listening to the observations while the truth moves round the
+    circle: the analysis lags further and further behind (persistence is a wrong model). This is
+    filter divergence. Model error ``q > 0`` (variance added per step, the error persistence makes)
+    or multiplicative inflation ``ρ > 1`` keep ``B`` — and so the gain — from collapsing: the
+    variance settles where what one observation removes balances what a step adds.
 
     Parameters
     ----------
@@ -275,6 +277,9 @@ def cycle_3dvar(y: np.ndarray, which: np.ndarray, sigma_b: float = DEFAULTS.sigm
         Kalman-type update ``B ← A`` along the time sequence.
     q : float
         Model-error variance added after each step when ``covariance_update`` (``>= 0``).
+    inflation : float
+        Multiplicative covariance inflation ``ρ >= 1`` of ``A_k`` before the next step when
+        ``covariance_update`` (``1``: none).
 
     Returns
     -------
@@ -289,6 +294,8 @@ def cycle_3dvar(y: np.ndarray, which: np.ndarray, sigma_b: float = DEFAULTS.sigm
     sigma_o = _positive(sigma_o, "sigma_o")
     if not np.isfinite(q) or q < 0:
         raise ValueError(f"q must be a finite number >= 0, got {q!r}")
+    if not np.isfinite(inflation) or inflation < 1:
+        raise ValueError(f"inflation must be a finite number >= 1 (1: no inflation), got {inflation!r}")
     x = np.zeros(2) if x0_b is None else np.asarray(x0_b, dtype=float)
     if x.shape != (2,) or not np.all(np.isfinite(x)):
         raise ValueError(f"x0_b must be a finite array of shape (2,), got {x0_b!r}")
@@ -305,7 +312,7 @@ def cycle_3dvar(y: np.ndarray, which: np.ndarray, sigma_b: float = DEFAULTS.sigm
         out_b[k], out_a[k], out_K[k], out_d[k] = x, an.x_a, an.K[:, 0], an.innovation[0]
         out_B[k], out_A[k] = B, an.A
         x = an.x_a                                        # persistence: x_{k+1}^b = x_k^a
-        B = an.A + q * np.eye(2) if covariance_update else B0
+        B = inflation * an.A + q * np.eye(2) if covariance_update else B0
     return Cycle(x_b=out_b, x_a=out_a, K=out_K, B=out_B, A=out_A, innovation=out_d)
 
 
