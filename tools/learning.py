@@ -126,7 +126,7 @@ def train_obs2obs(args: TrainArgs, ctx: RunContext) -> tuple[str, dict[str, Any]
     )
     metrics["converged"] = int(model.best_epoch < n_epochs)
     if not metrics["converged"]:
-        more = min(500, 2 * n_epochs)
+        more = min(500, max(2 * n_epochs, n_epochs + 20))
         summary += (f" Training has not converged: the validation loss was still falling at the last epoch "
                     f"({n_epochs}); " + (f"try epochs={more} ({more - n_epochs} more)." if more > n_epochs
                                          else "try a larger learning rate lr."))

@@ -284,7 +284,7 @@ def cycle_timeseries(truth, x_b, x_a, y, which, title: str, gain=None, B_var=Non
         _legend_outside(ax)
         _style(ax)
     axes[-1].set_xlabel("time step k (model time)")
-    axes[0].set_title(title)
+    fig.suptitle(title, fontsize=12)
     return fig
 
 
@@ -334,6 +334,7 @@ def sequential_rounds(truth, x_a1, x_a2, y1, y2) -> Figure:
         axes[1, r].set_xlabel("time step k (model time)")
     handles = {lab: h for ax in axes.flat for h, lab in zip(*ax.get_legend_handles_labels())}
     fig.legend(handles.values(), handles.keys(), loc="outside lower center", ncol=len(handles), fontsize=8)
+    fig.suptitle("Two sequential rounds: with complete observations, cycling converges in two", fontsize=12)
     return fig
 
 
@@ -351,7 +352,7 @@ def lorenz_timeseries(t, truth, first, final, y, title: str) -> Figure:
         _style(ax)
     _legend_outside(axes[0])
     axes[-1].set_xlabel("time (Lorenz units)")
-    axes[0].set_title(title)
+    fig.suptitle(title, fontsize=12)
     return fig
 
 
@@ -454,7 +455,7 @@ def sat_prediction(x, sat_pred, sat_truth, sat_prev, t: int, t_model: tuple[floa
     _legend_outside(axes[0])
     axes[-1].set_xlabel(f"x ({LEN})")
     at = when(t_model[1], t + 1) if t_model is not None else f"snapshot {t + 1}"
-    axes[0].set_title(f"Satellite curtain at t+1 ({at}): prediction vs observation")
+    fig.suptitle(f"Satellite curtain at t+1 ({at}): prediction vs observation", fontsize=12)
     return fig
 
 
@@ -471,7 +472,7 @@ def emulator_rollouts(t, reference, starts, rollouts, title: str) -> Figure:
         _style(ax)
     _legend_outside(axes[0])
     axes[-1].set_xlabel("time (Lorenz units)")
-    axes[0].set_title(title)
+    fig.suptitle(title, fontsize=12)
     return fig
 
 
