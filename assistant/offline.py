@@ -118,6 +118,8 @@ ARG_PATTERNS: dict[str, list[str]] = {
     "alpha": [_after(r"alpha|α")],
     "lr": [_after(r"\blr\b|learning[- _]rate")],
     "rollout_steps": [_after(r"roll-?out(?:[ _]steps)?(?: of| length)?", INT), _before(r"(?:-?steps? )?roll-?out")],
+    "q": [_after(r"\bq\b|model[- ]error(?: variance)?(?: q)?|process noise(?: q)?")],
+    "inflation": [_after(r"(?:covariance |multiplicative )?inflation(?: factor)?(?: rho| ρ)?|inflate b by")],
 }
 _ARG_RES = {name: [re.compile(p) for p in pats] for name, pats in ARG_PATTERNS.items()}
 _INT_ARGS = {"n_steps", "n_cycles", "n_snapshots", "time_index", "column", "seed", "nx", "nz", "n_levels",
@@ -398,7 +400,7 @@ def _error_paragraph(name: str, content: str) -> str:
     if m:
         fix = f"Run `{m.group(1)}` first (e.g. ask \"{_EXAMPLE.get(m.group(1), m.group(1))}\"), then ask again."
     elif "invalid arguments" in text or "not allowed" in text or "validation error" in text.lower():
-        fix = "Ask again with an allowed value (the allowed ranges are listed above, or run `dalab tools`)."
+        fix = "Ask again with an allowed value (the allowed range is given above)."
     elif "not a valid tool" in text or "unknown tool" in text:
         fix = "Use one of the lab's tools (ask \"help\" for the list)."
     elif name in PREREQUISITES:

@@ -158,3 +158,13 @@ def test_values_no_run_can_use_are_named_in_the_answer():
     note = unused_note("again with 300 steps", r.calls)
     assert note.startswith("Not used: n_steps=300") and "run_origen_lorenz63" in note
     assert unused_note("run 3dvar with sigma_o 0.3", [("run_3dvar_cycle", {"sigma_o": 0.3})]) is None
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("3D-Var with the covariance update and model error q 0.02", {"covariance_update": True, "q": 0.02}),
+    ("run 3dvar with the covariance update and process noise 0.01", {"covariance_update": True, "q": 0.01}),
+    ("covariance update 3D-Var cycle with inflation 1.5", {"covariance_update": True, "inflation": 1.5}),
+])
+def test_model_error_and_inflation_are_read(text, want):
+    (call,) = route(text).calls
+    assert call == ("run_3dvar_cycle", want)
