@@ -317,7 +317,8 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
                         gr.Markdown("### Latest run")
                         latest_md = gr.Markdown(result_card(None), elem_id="latest-run", latex_delimiters=MATH)
                         latest_metrics = gr.Dataframe(metrics_frame(None), label="metrics", elem_id="metrics",
-                                                      interactive=False, wrap=True)
+                                                      interactive=False, wrap=True,
+                                                      column_widths=["30%", "17%", "53%"])
                         latest_files = gr.File(label="reproduce.py and the run record", file_count="multiple",
                                                interactive=False, elem_classes=READ_ONLY)
             with gr.Tab("Tools", id="tools"):

@@ -17,6 +17,7 @@ from matplotlib import colormaps  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Ellipse  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter  # noqa: E402
 
@@ -118,14 +119,19 @@ def atmosphere_snapshots(x, z, snaps, t_snap, rs_ix=None, rs_iz=None, source=Non
         if rs_ix is not None:
             _stations(ax, x, rs_ix, z, rs_iz, label=k == pick[0])
         _source(ax, source, on, label=k == pick[0])
-    handles, labels = axes.flat[0].get_legend_handles_labels()
     for ax in list(axes.flat)[len(pick):]:
         ax.set_visible(False)
     fig.colorbar(im, ax=axes, label=PHI, shrink=0.9)
     shown = f"all {T} snapshots" if len(pick) == T else f"{len(pick)} of {T} snapshots, evenly spread"
+    if source_on is not None and not np.any(np.asarray(source_on)[pick]):
+        shown += "; the source is off at every one of these times (they fall between pulses)"
     fig.suptitle(f"Toy atmosphere: advection–diffusion with a pulsed bottom-left source ({shown})", fontsize=11)
+    handles = [h for h, lab in zip(*axes.flat[0].get_legend_handles_labels()) if lab.startswith("source")]
+    if rs_ix is not None:      # the stations are white on the field: a grey stand-in for the legend
+        handles.insert(0, Line2D([], [], color="gray", ls="--", lw=0.9, marker="o" if rs_iz is not None else None,
+                                 ms=2.5, label="radiosonde stations" + (" and levels" if rs_iz is not None else "")))
     if handles:
-        fig.legend(handles, labels, loc="outside lower center", ncol=len(handles), fontsize=8)
+        fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=8)
     return fig
 
 
@@ -431,9 +437,12 @@ def reconstruction_panels(x, z, previous, truth, pred, rs_ix, t: int, metrics: d
             ax.axvline(x[i], color="black" if k == 3 else "white", lw=0.7, ls="--", alpha=0.7,
                        label="radiosonde stations (inputs)" if k == 0 and s == 0 else None)
         _source(ax, source, label=k == 0)
-    fig.colorbar(im, ax=axes[:, 0].tolist() + [axes[0, 1]], label=f"{PHI} (one scale for the three fields)")
+    fig.colorbar(im, ax=axes[0, :].tolist(), label=PHI)
+    fig.colorbar(im, ax=axes[1, 0], label="tracer φ (same scale)")
     fig.colorbar(im2, ax=axes[1, 1], label="error x_pred − xtrue (φ)")
-    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncol=2, fontsize=8)
+    stations = Line2D([], [], color="gray", lw=0.9, ls="--", label="radiosonde stations (inputs)")
+    handles = [stations] + [h for h, lab in zip(*axes[0, 0].get_legend_handles_labels()) if lab.startswith("source")]
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=8)
     fig.suptitle(f"Full-field reconstruction at {nxt} from the observations at {now}, "
                  "querying the RS head at every grid point", fontsize=11)
     return fig
