@@ -221,7 +221,7 @@ def step_body(args: dict[str, Any], result: ToolResult | None = None, error: str
     refusal's reason are in the answer (and the summary in the Latest-run card), not repeated here."""
     body = f"**arguments:** `{args_text(args)}`"
     if error is not None:
-        return body + "\n\n**Refused:** these arguments were not accepted (the answer says why)."
+        return body + "\n\n**Did not run** (the answer says why)."
     if result is None:
         return body
     if result.passages:

@@ -60,10 +60,10 @@ def test_the_step_names_the_run_and_leaves_the_summary_to_the_answer(tmp_path):
     assert sum(str(m["content"]).count("RMSE 0.123") for m in history) == 1
 
 
-def test_a_refused_step_says_so_once_the_reason_is_in_the_answer():
+def test_a_step_that_did_not_run_says_so_and_leaves_the_reason_to_the_answer():
     history: list[dict] = []
     view = TurnView(history)
     view.tool_start("run_3dvar_cycle", {"q": -1})
     view.tool_result("run_3dvar_cycle", None, "Error: argument 'q' = -1 is not allowed: must be a number >= 0")
     assert history[0]["metadata"]["log"] == "failed"
-    assert "Refused" in history[0]["content"] and "must be" not in history[0]["content"]
+    assert "Did not run" in history[0]["content"] and "must be" not in history[0]["content"]

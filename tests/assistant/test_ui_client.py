@@ -79,7 +79,7 @@ def test_a_bad_value_in_the_chat_is_a_failed_step_that_says_what_is_allowed(clie
 
     history, card, metrics, _ = client.predict("run 3dvar with sigma_o 20", api_name="/chat")
     (step,) = steps(history, "run_3dvar_cycle")
-    assert step["metadata"]["log"] == "failed" and "Refused" in texts(step)
+    assert step["metadata"]["log"] == "failed" and "Did not run" in texts(step)
     assert "must be a number > 0 and <= 10" not in texts(step)                     # the reason is said once,
     answer = texts(history[-1])                                                     # in plain words
     assert "must be a number > 0 and <= 10" in answer and RETRY_HINT not in answer  # the hint is for the model
