@@ -199,8 +199,8 @@ def predict_profile(args: ProfileArgs, ctx: RunContext) -> tuple[str, dict[str, 
     metrics = {"rmse": p.rmse, "rmse_persistence": p.rmse_persistence, "column": column, "time_index": t,
                "is_station": int(p.is_station), "truth_max": float(p.truth.max()), "pred_max": float(p.pred.max())}
     where = "a station column" if p.is_station else "a column with no radiosonde"
-    summary = (f"Predicted the profile at t+1 = {t + 1} at column {column} (x = {ds.x[column]:.1f}, {where}) from "
-               f"observations at t = {t}: RMSE {p.rmse:.3f} against the truth, vs {p.rmse_persistence:.3f} for "
+    summary = (f"Predicted the profile at t+1: {plots.when(ds.t_snap[t + 1], t + 1)}, at column {column} "
+               f"(x = {ds.x[column]:.1f}, {where}) from observations at {plots.when(ds.t_snap[t], t)}: RMSE {p.rmse:.3f} against the truth, vs {p.rmse_persistence:.3f} for "
                f"persistence (the true profile at t, which the network does not see).")
     return summary, metrics
 
