@@ -88,8 +88,9 @@ def run_3dvar_cycle(args: CycleArgs, ctx: RunContext) -> tuple[str, dict[str, An
     if not args.covariance_update:
         note = (f" The gain on the observed component stays at g = σ_b²/(σ_b²+σ_o²) = {g:.2f}: every analysis lets "
                 f"in that fraction of the observation error, so (the lecture's plateau argument) the RMSE cannot "
-                f"fall below about σ_o√(g/(2−g)) = {floor:.3f} however long you cycle; adapting B (the covariance "
-                "update with model error q) is what lowers it.")
+                f"fall below about σ_o√(g/(2−g)) = {floor:.3f} however long you cycle (the lag of persistence "
+                "adds to that). Letting B adapt (covariance_update with a model error q, so that B does not "
+                "collapse) makes the gain follow the actual uncertainty instead.")
         return start + note, metrics
     fixed = osc.cycle_3dvar(y, which, args.sigma_b, args.sigma_o)
     r_fixed = float(rmse(fixed.x_a, truth))
