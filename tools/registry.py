@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tools import assimilation, atmosphere, lectures, learning
+from tools import assimilation, atmosda, atmosphere, da, lectures, learning, scripts
 from tools.base import (
     Progress,
     ToolSpec,
@@ -31,7 +31,7 @@ from tools.base import (
 
 
 # The tool modules, in the order tools are listed; each declares its tools once (``TOOLS``).
-MODULES = (atmosphere, learning, assimilation, lectures)
+MODULES = (atmosphere, learning, assimilation, da, atmosda, scripts, lectures)
 
 TOOLS: dict[str, ToolSpec] = {spec.name: spec for module in MODULES for spec in module.TOOLS}
 
@@ -116,7 +116,8 @@ def run_tool(
     elif isinstance(workspace, Path):
         workspace = Workspace(workspace)
     final, tmp = new_run_dir(workspace, name)
-    ctx = RunContext(name, parsed, tmp, workspace, progress or (lambda f, m: None), final_dir=final)
+    ctx = RunContext(name, parsed, tmp, workspace, progress or (lambda f, m: None), final_dir=final, tools=TOOLS,
+                     validate=lambda tool, a: validate_args(get_tool(tool), a))
     try:
         summary, metrics = spec.fn(parsed, ctx)
         metrics = clean_metrics(metrics)
@@ -133,7 +134,7 @@ def run_tool(
     result = ToolResult(
         tool=name, args=record, summary=summary, metrics=metrics,
         figures=[relocate(p) for p in ctx.figures], files=[relocate(p) for p in ctx.files],
-        run_dir=final, code=reproduce_code(name, record), passages=ctx.passages,
+        run_dir=final, code=(spec.reproduce or (lambda r: reproduce_code(name, r)))(record), passages=ctx.passages,
     )
     if not spec.records:
         discard(tmp)
