@@ -23,27 +23,41 @@ FAST_ARGS = {
     "train_lorenz63_emulator": {"epochs": 2, "rollout_steps": 2},
 }
 """arguments that keep a slow tool fast; every other tool runs with its defaults"""
+VARIANTS = [("run_da_experiment", {"model": "lorenz96", "method": "etkf"})]
+"""second runs for figures a tool draws only for some arguments (the Hovmöller diagram: more than 3
+variables), each in a turn of its own"""
 DRAWING = [name for name, spec in TOOLS.items() if spec.figures]
 
 
 @pytest.fixture(scope="module")
 def drawn(tmp_path_factory):
-    """Run every tool that draws; keep each Figure object as the tool saves it."""
+    """Run every tool that draws (one turn), then the variants; keep each Figure object as the tool
+    saves it: (results, figures of the turn, figures of the variants), figures as tool -> name -> Figure."""
     ws = tmp_path_factory.mktemp("figures")
     figures: dict[str, dict] = {}
+    variants: dict[str, dict] = {}
+    into = [figures]
     save = RunContext.save_figure
 
     def keep(self, fig, name):
-        figures.setdefault(self.tool, {})[name] = fig
+        into[0].setdefault(self.tool, {})[name] = fig
         return save(self, fig, name)
 
     patch = pytest.MonkeyPatch()
     patch.setattr(RunContext, "save_figure", keep)
     try:
         results = {name: run_tool(name, FAST_ARGS.get(name, {}), workspace=ws) for name in DRAWING}
+        into[0] = variants
+        for name, args in VARIANTS:
+            run_tool(name, args, workspace=tmp_path_factory.mktemp("variant"))
     finally:
         patch.undo()
-    return results, figures
+    return results, figures, variants
+
+
+def _all_figures(drawn, tool):
+    """(name, Figure) of the tool's run with defaults and of its variants."""
+    return [*drawn[1].get(tool, {}).items(), *drawn[2].get(tool, {}).items()]
 
 
 def _panels(fig):
@@ -64,14 +78,15 @@ def _labelled(ax, axis: str) -> bool:
 
 @pytest.mark.parametrize("tool", DRAWING)
 def test_each_tool_draws_the_figures_it_declares(drawn, tool):
-    results, figures = drawn
-    assert set(figures[tool]) == set(TOOLS[tool].figures)
+    results, figures, variants = drawn
+    assert set(figures[tool]) <= set(TOOLS[tool].figures)
+    assert set(figures[tool]) | set(variants.get(tool, {})) == set(TOOLS[tool].figures), "add a VARIANTS run"
     assert [p.stem for p in results[tool].figures] == list(figures[tool])
 
 
 @pytest.mark.parametrize("tool", DRAWING)
 def test_every_panel_has_axis_labels_and_a_title(drawn, tool):
-    for name, fig in drawn[1][tool].items():
+    for name, fig in _all_figures(drawn, tool):
         suptitle = fig._suptitle.get_text().strip() if fig._suptitle is not None else ""
         panels = _panels(fig)
         assert panels, (tool, name)
@@ -86,7 +101,7 @@ def test_every_panel_has_axis_labels_and_a_title(drawn, tool):
 
 @pytest.mark.parametrize("tool", DRAWING)
 def test_field_panels_with_one_colour_map_share_one_colour_scale(drawn, tool):
-    for name, fig in drawn[1][tool].items():
+    for name, fig in _all_figures(drawn, tool):
         limits: dict[str, set] = {}
         for ax in _panels(fig):
             for m in ax.collections + ax.images:
@@ -97,7 +112,7 @@ def test_field_panels_with_one_colour_map_share_one_colour_scale(drawn, tool):
 
 
 def test_no_two_figures_of_one_turn_are_identical(drawn):
-    results, _ = drawn
+    results = drawn[0]
     seen: dict[str, str] = {}
     for tool, result in results.items():
         for path in result.figures:
@@ -114,7 +129,8 @@ def _field_panels(fig):
 @pytest.mark.parametrize(("tool", "figure"), [("simulate_atmosphere", "snapshots"),
                                               ("generate_observations", "truth_with_stations"),
                                               ("train_obs2obs", "reconstruction_heldout"),
-                                              ("reconstruct_field", "reconstruction")])
+                                              ("reconstruct_field", "reconstruction"),
+                                              ("assimilate_atmosphere", "fields_and_errors")])
 def test_atmosphere_panels_mark_the_source_and_give_model_time(drawn, tool, figure):
     fig = drawn[1][tool][figure]
     panels = _field_panels(fig)
@@ -132,9 +148,10 @@ def test_snapshots_show_the_source_on_and_off_and_every_snapshot(drawn):
     assert any("source on" in t for t in titles) and any("source off" in t for t in titles)
 
 
-@pytest.mark.parametrize("figure", ["reconstruction", "reconstruction_heldout"])
-def test_stations_are_drawn_on_every_reconstruction_panel(drawn, figure):
-    tool = "reconstruct_field" if figure == "reconstruction" else "train_obs2obs"
+@pytest.mark.parametrize(("tool", "figure"), [("reconstruct_field", "reconstruction"),
+                                              ("train_obs2obs", "reconstruction_heldout"),
+                                              ("assimilate_atmosphere", "fields_and_errors")])
+def test_stations_are_drawn_on_every_reconstruction_panel(drawn, tool, figure):
     n_stations = 7
     for ax in _field_panels(drawn[1][tool][figure]):
         columns = [ln for ln in ax.lines if np.ptp(ln.get_xdata()) == 0 and ln.get_linestyle() == "--"]
