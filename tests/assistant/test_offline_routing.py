@@ -158,3 +158,17 @@ def test_values_no_run_can_use_are_named_in_the_answer():
 def test_model_error_and_inflation_are_read(text, want):
     (call,) = route(text).calls
     assert call == ("run_3dvar_cycle", want)
+
+
+@pytest.mark.parametrize(("text", "previous", "want"), [
+    # phrasings that are not among the declaration's examples
+    ("let B evolve in the 3D-Var cycle, q = 0.03 and inflation factor 1.2", None,
+     {"covariance_update": True, "q": 0.03, "inflation": 1.2}),
+    ("same again with model error q 0.05", ("run_3dvar_cycle", {"covariance_update": True}),
+     {"covariance_update": True, "q": 0.05}),
+    ("now inflate by 1.1", ("run_3dvar_cycle", {"covariance_update": True, "q": 0.02}),
+     {"covariance_update": True, "q": 0.02, "inflation": 1.1}),
+])
+def test_model_error_and_inflation_in_new_phrasings_and_follow_ups(text, previous, want):
+    r = route(text, previous) if previous else route(text)
+    assert r.calls == [("run_3dvar_cycle", want)]
