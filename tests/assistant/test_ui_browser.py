@@ -292,7 +292,7 @@ def test_figures_open_full_size_and_none_is_shown_twice_in_a_turn(page):
     from toyda.observations import TRAINING_DATASET_DEFAULTS
 
     n = TRAINING_DATASET_DEFAULTS["n_snapshots"] - 1                  # transitions of the first trajectory
-    held_out = n - max(1, round(Obs2ObsConfig().val_fraction * n))    # its first held-out transition
+    held_out = n - max(1, round(Obs2ObsConfig().test_fraction * n))   # its first held-out (test) transition
     chat = page.locator("#chat")
     box = page.locator("#message textarea")
     box.fill(f"Generate observations, train the obs2obs network for 2 epochs, then reconstruct the field at "
