@@ -191,3 +191,10 @@ def test_budget_figure_has_content_rates_and_residual_panels(drawn):
     assert [ax.get_ylabel().split(" ")[0] for ax in panels] == ["content", "rate", "residual"]
     residual = panels[2].lines[0].get_ydata()
     assert np.max(np.abs(residual)) < 0.01 * np.max(panels[0].lines[0].get_ydata())
+
+
+def test_every_metric_of_every_tool_has_a_meaning_for_the_metrics_table(drawn):
+    from assistant.display import metric_help     # the UI's explanations, checked against every tool's metrics
+
+    missing = {f"{tool}.{k}" for tool, r in drawn[0].items() for k in r.metrics if not metric_help(k)}
+    assert not missing, sorted(missing)
