@@ -12,6 +12,7 @@ questions, sequences and the scope checks.
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -211,8 +212,14 @@ def read_args(text: str, tool: str) -> tuple[dict[str, Any], list[tuple[int, int
             out[files[0]] = m.group("v")
     special = TOOLS[tool].read
     if special is not None:
-        out.update(special(t, TOOLS))
+        out.update(special(text, TOOLS) if _takes_tools(special) else special(text))
     return out, used
+
+
+@cache
+def _takes_tools(read: Any) -> bool:
+    """Whether a tool's ``read`` takes the registry's tools as its second parameter (see ToolSpec.read)."""
+    return len(inspect.signature(read).parameters) >= 2
 
 
 def _all(text: str) -> tuple[dict[str, Any], list[tuple[int, int]]]:

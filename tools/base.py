@@ -16,7 +16,7 @@ import pprint
 import re
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -127,10 +127,11 @@ class ToolSpec:
     """False for tools that only read (search_lectures): no run directory is written."""
     questions: tuple[str, ...] = ()
     """regexes of questions this tool answers by running ("how does .* depend on"), not from the notes"""
-    read: Callable[[str, Mapping[str, "ToolSpec"]], dict[str, Any]] | None = None
-    """``read(request, tools)``: the arguments that phrases cannot express (a sweep's grid, a list of
-    methods) from a request (lower case, as the offline model normalises it); ``tools`` are the
-    registry's tools, for a tool that works on other tools (run_sweep reads the target's phrases)"""
+    read: Callable[..., dict[str, Any]] | None = None
+    """``read(request)``: the arguments that phrases cannot express (a sweep's grid, a list of methods)
+    from a request; ``read(request, tools)`` when it
+    takes a second parameter: ``tools`` are then the registry's tools, for a tool that works on other
+    tools (run_sweep reads its target's declared phrases)"""
     predictions: tuple[Prediction, ...] = ()
     """what a tutor asks the student to predict before running it"""
     hints: tuple[str, ...] = ()

@@ -14,7 +14,6 @@ import json
 import math
 import pprint
 import re
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -312,10 +311,9 @@ _NAMES = ((r"\benkf\b|ensemble kalman filter|stochastic enkf|perturbed[- ]obs\w*
           (r"optimal interpolation|\boi\b", "oi"))
 
 
-def read_methods(text: str, tools: Mapping[str, Any] | None = None) -> dict[str, str]:
+def read_methods(text: str) -> dict[str, str]:
     """The methods a comparison request names, in order, each with the settings written after it
-    ("ETKF with 10 members and inflation 1.02 against 3D-Var"). ``tools`` (the registry's, passed to
-    every ``ToolSpec.read``) is not needed: the methods are this tool's own."""
+    ("ETKF with 10 members and inflation 1.02 against 3D-Var")."""
     t = text.lower().replace("_", " ")
     hits = sorted({m.start(): (m.end(), name) for rx, name in _NAMES for m in re.finditer(rx, t)}.items())
     found: list[tuple[str, str]] = []

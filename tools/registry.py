@@ -72,8 +72,9 @@ def validation_message(spec: ToolSpec, exc: ValidationError) -> str:
             continue
         field = props.get(name, {})
         what = field.get("description", "")
+        own = err["msg"].removeprefix("Value error, ") if err["type"] == "value_error" else ""   # a validator's reason
         problems.append(f"argument {name!r} = {err.get('input')!r} is not allowed: must be {allowed(field)}"
-                        + (f" ({what})" if what else ""))
+                        + (f" ({what})" if what else "") + (f": {own}" if own else ""))
     return f"invalid arguments for {spec.name}:\n- " + "\n- ".join(problems)
 
 
