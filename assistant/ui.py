@@ -296,6 +296,23 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
         return (f"**Done:** added {', '.join(p.name for p in paths)}. The index now holds {info.n_chunks} passages from "
                 f"{info.n_sources} files ({info.n_user_files} added by users).")
 
+    def add_data(files: list[Any] | None, lab: LabSession | None):
+        """Uploads of the student's observations/truth into their own workspace (run_da_experiment)."""
+        from tools.dafiles import import_data  # noqa: PLC0415
+
+        lab = ensure(lab)
+        stored, problems = [], []
+        for f in files or []:
+            path = Path(getattr(f, "name", f))
+            try:
+                stored.append(import_data(path, lab.workspace, name=path.name).name)
+            except ToolError as exc:
+                problems.append(str(exc))
+        lines = [f"**Stored** {', '.join(stored)} in your workspace: give the name to `run_da_experiment`, e.g. "
+                 f"`observations={stored[0]}` (and `truth=` for a truth file)."] if stored else []
+        lines += [f"**Not stored:** {p}" for p in problems]
+        return "\n\n".join(lines) or "Choose a .csv or .nc file first.", lab
+
     # Gradio's copies of served files older than a day are removed every hour.
     with gr.Blocks(title="dalab", fill_width=True, delete_cache=(3600, 86400)) as demo:
         lab_state = gr.State(None)
@@ -331,6 +348,12 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
                                                interactive=False, elem_classes=READ_ONLY)
             with gr.Tab("Tools", id="tools"):
                 gr.Markdown("Run any tool directly, without the assistant. Empty fields take the defaults.")
+                with gr.Accordion("Your own data for run_da_experiment: observations or truth as CSV "
+                                  "(time, then one column per variable; empty = not observed) or NetCDF", open=False):
+                    data_files = gr.File(file_count="multiple", file_types=[".csv", ".nc"], label="data files",
+                                         elem_id="data-upload")
+                    data_btn = gr.Button("Store in my workspace", elem_id="data-store")
+                    data_status = gr.Markdown(elem_id="data-status")
                 forms = [_tool_form(spec, lab_state, ensure, latest_panel) for spec in TOOLS.values()]
             with gr.Tab("Lectures", id="lectures"):
                 with gr.Row():
@@ -383,6 +406,7 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
         search_btn.click(search_notes, [query, k], hits, api_name="search_lectures_text")
         query.submit(search_notes, [query, k], hits, api_name=False)
         add_btn.click(add_lectures, [uploads], add_status, api_name="add_lectures")
+        data_btn.click(add_data, [data_files, lab_state], [data_status, lab_state], api_name="add_data")
         refresh.click(runs_view, [lab_state], runs_outputs, api_name="runs")
         delete_btn.click(ask_delete, [run_pick], [confirm_row, confirm_md], api_name=False)
         cancel_btn.click(lambda: gr.update(visible=False), None, confirm_row, api_name=False)

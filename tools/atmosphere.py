@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -232,6 +233,22 @@ def _budget_closes(result: Any) -> tuple[str, str]:
     return ("yes" if rel < 1e-3 else "no"), f"the budget residual came out {100 * rel:.3g}% of the injected tracer"
 
 
+_DURATION = re.compile(r"\b(?:for|over|during|up to|until|to)\s+(?:t\s*=\s*)?(\d+(?:\.\d+)?)\s*"
+                       r"(?:model\s+)?(?:time\s+units?|units?\s+of\s+time|time\b|tu\b)")
+
+
+def read_duration(text: str) -> dict[str, Any]:
+    """A run length in model time ("for 20 time units") as ``n_steps`` at the time step given (or the
+    default one); a length in steps is read from the ``n_steps`` phrases."""
+    m = _DURATION.search(text.lower())
+    if not m:
+        return {}
+    dt_said = re.search(r"\bdt\s*(?:=|of)?\s*(\d*\.\d+|\d+)", text.lower())
+    dt = float(dt_said.group(1)) if dt_said else SimulateArgs.model_fields["dt"].default
+    if not dt or dt <= 0:
+        return {}
+    return {"n_steps": max(1, round(float(m.group(1)) / dt))}
+
 TOOLS = (
     ToolSpec(
         "simulate_atmosphere", simulate_atmosphere, SimulateArgs,
@@ -253,7 +270,9 @@ TOOLS = (
             Example("simulate the toy atmosphere", {}),
             Example("run the atmosphere for 3000 steps with dt 0.02", {"n_steps": 3000, "dt": 0.02}),
             Example("simulate the tracer with diffusivity 0.01", {"K": 0.01}),
+            Example("simulate the toy atmosphere for 20 time units", {"n_steps": 1000}),
         ),
+        read=read_duration,
     ),
     ToolSpec(
         "generate_observations", generate_observations, ObservationsArgs,

@@ -198,3 +198,27 @@ def test_tutor_mode_toggle_asks_for_a_prediction_before_running(client):
     history, *_ = client.predict("below", api_name="/chat")
     (step,) = steps(history, "run_3dvar_cycle")
     assert step["metadata"]["status"] == "done" and "you said **below**" in texts(history[-1])
+
+
+def test_own_observations_uploaded_into_the_session_run_by_name_from_the_chat(client, tmp_path):
+    import numpy as np
+
+    from tools.dafiles import write_csv
+    from toyda.experiment import Experiment, get_model, twin
+
+    obs = twin(Experiment(get_model("lorenz63"), obs_every=25, sigma_o=1.0, n_obs=120, seed=4))
+    y = obs.y.copy()
+    y[::7, 1] = np.nan                                               # gaps: y not observed at every 7th time
+    src = write_csv(tmp_path / "station obs.csv", obs.t, y)
+    status = client.predict([handle_file(str(src))], api_name="/add_data")
+    assert "**Stored** station_obs.csv" in status and "observations=station_obs.csv" in status
+    history, card, metrics, downloads = client.predict("run 3D-Var on my own observations station_obs.csv",
+                                                       api_name="/chat")
+    (step,) = steps(history, "run_da_experiment")
+    assert step["metadata"]["status"] == "done"
+    table = {r[0]: r[1] for r in metrics["data"]}
+    assert int(float(table["n_obs"])) == 120 and "omf_rms" in table          # no truth: innovation statistics
+    bad = tmp_path / "notes.nc"
+    bad.write_text("hello")
+    status = client.predict([handle_file(str(bad))], api_name="/add_data")
+    assert "**Not stored:**" in status and "not a NetCDF file" in status and str(tmp_path) not in status
