@@ -36,9 +36,9 @@ REFERENCE = {
 N_OBS = 1000
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "lorenz63": {"3dvar": {"background": "climatology", "b_scale": 0.1}, "extkf": {"inflation": 4.0},
-                 "enkf": {"n_members": 10, "inflation": 1.4}, "etkf": {"n_members": 10, "inflation": 1.1},
+                 "enkf": {"n_members": 10, "inflation": 1.1}, "etkf": {"n_members": 10, "inflation": 1.1},
                  "4dvar": {"window": 1, "background": "climatology", "b_scale": 0.1}, "pf": {"n_members": 100}},
-    "lorenz96": {"3dvar": {"background": "climatology", "b_scale": 0.02}, "extkf": {"inflation": 1.05},
+    "lorenz96": {"3dvar": {"background": "climatology", "b_scale": 0.02}, "extkf": {"inflation": 1.1},
                  "enkf": {"n_members": 40, "inflation": 1.06}, "etkf": {"n_members": 24, "inflation": 1.013},
                  "letkf": {"n_members": 7, "inflation": 1.04, "localisation_radius": 4.0},
                  "4dvar": {"window": 1, "background": "climatology", "b_scale": 0.02}, "pf": {"n_members": 100}},

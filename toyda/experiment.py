@@ -16,6 +16,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from toyda import _modelkernels as kern
 from toyda import lorenz63 as l63
 from toyda import lorenz96 as l96
 
@@ -61,11 +62,16 @@ class Model:
     jacobian: Callable[[np.ndarray], np.ndarray] = field(repr=False)
     tendency_torch: Callable = field(repr=False)
     x0: np.ndarray = field(repr=False)
-    params: tuple[tuple[str, float], ...] = ()
+    params: dict = field(default_factory=dict)
+    """the model's parameters: {"sigma", "rho", "beta"} or {"n", "F"}"""
     x0_variance: float = 1.0
     """variance of the initial error around the true x0 (DAPPER's X0 = GaussRV(C=…, mu=x0))"""
     has_distance: bool = False
     """variables sit on a ring, so localisation by distance applies (Lorenz-96)"""
+    kernel: Callable[[np.ndarray, int], np.ndarray] | None = field(default=None, repr=False, compare=False)
+    """compiled ``(X (M, n), n_steps) -> X`` doing what :meth:`step` does ``n_steps`` times"""
+    kernel_tl: Callable | None = field(default=None, repr=False, compare=False)
+    """compiled ``(x (n,), P (n, c), n_steps) -> (x_n, M P)``"""
 
     def step(self, x: np.ndarray) -> np.ndarray:
         """One RK4 step of ``dt``, ``(..., n) -> (..., n)``."""
@@ -80,25 +86,38 @@ class Model:
         return rk4(self.tendency_torch, x, self.dt)
 
     def forecast(self, x: np.ndarray, n_steps: int) -> np.ndarray:
-        for _ in range(int(n_steps)):
+        """``x (..., n)`` after ``n_steps`` RK4 steps (the compiled kernel when there is one)."""
+        n_steps = int(n_steps)
+        if n_steps < 0:
+            raise ValueError(f"n_steps must be >= 0, got {n_steps}")
+        if self.kernel is not None:
+            x = np.asarray(x, dtype=float)
+            return self.kernel(np.ascontiguousarray(x.reshape(-1, self.n)), n_steps).reshape(x.shape)
+        for _ in range(n_steps):
             x = self.step(x)
         return x
 
     def forecast_tl(self, x: np.ndarray, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
-        """The state after ``n_steps`` and the product of the step Jacobians (the TLM of the forecast)."""
+        """The state after ``n_steps`` from ``x (n,)`` and the TLM of that forecast ``(n, n)``, the
+        product of the RK4 step Jacobians."""
+        n_steps = int(n_steps)
+        if self.kernel_tl is not None:
+            return self.kernel_tl(np.asarray(x, dtype=float), np.eye(self.n), n_steps)
         M = np.eye(self.n)
-        for _ in range(int(n_steps)):
+        for _ in range(n_steps):
             x, Mk = self.step_tl(x)
             M = Mk @ M
         return x, M
 
     def climatology(self) -> tuple[np.ndarray, np.ndarray]:
-        """Mean ``(n,)`` and covariance ``(n, n)`` of a long free run (computed once, cached)."""
-        return _climatology(self.name, self.dt, self.params)
+        """Mean ``(n,)`` and covariance ``(n, n)`` of a long free run (computed once per
+        (name, dt, params), cached; the arrays are read-only)."""
+        return _climatology(self.name, self.dt, tuple(sorted(self.params.items())))
 
 
 @lru_cache(maxsize=16)
 def _climatology(name: str, dt: float, params: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """20 runs from x0, 10 time units of spin-up, then 250 samples each 0.1 time units apart."""
     m = get_model(name, dt, **dict(params))
     rng = np.random.default_rng(1234)
     E = m.x0 + rng.standard_normal((20, m.n))           # 20 independent runs, one array
@@ -109,40 +128,66 @@ def _climatology(name: str, dt: float, params: tuple) -> tuple[np.ndarray, np.nd
         E = m.forecast(E, every)
         samples.append(E.copy())
     X = np.concatenate(samples)
-    return X.mean(0), np.cov(X.T)
+    mu, C = X.mean(0), np.cov(X.T)
+    mu.flags.writeable = C.flags.writeable = False
+    return mu, C
+
+
+def _positive(name: str, value: float) -> float:
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
 
 
 def lorenz63_model(dt: float = 0.01, sigma: float = 10.0, rho: float = 28.0, beta: float = 8.0 / 3.0) -> Model:
+    """Lorenz-63 (:mod:`toyda.lorenz63`) with RK4 steps of ``dt``; x0 and the initial-error
+    variance 2 of DAPPER's sakov2012 setup (Sakov et al. 2012)."""
+    dt = _positive("dt", dt)
+    sigma, rho, beta = (float(v) for v in (sigma, rho, beta))
     return Model("lorenz63", 3, dt,
                  lambda x: l63.tendency(x, sigma=sigma, rho=rho, beta=beta),
                  lambda x: l63.tangent_linear(x, sigma=sigma, rho=rho, beta=beta),
-                 lambda x: _l63_torch(x, sigma, rho, beta),
-                 np.array([1.509, -1.531, 25.46]), (("sigma", sigma), ("rho", rho), ("beta", beta)),
-                 x0_variance=2.0)
-
-
-def _l63_torch(x, sigma, rho, beta):
-    import torch  # noqa: PLC0415
-
-    X, Y, Z = x[..., 0], x[..., 1], x[..., 2]
-    return torch.stack([sigma * (Y - X), X * (rho - Z) - Y, X * Y - beta * Z], dim=-1)
+                 lambda x: l63.tendency_torch(x, sigma, rho, beta),
+                 np.array([1.509, -1.531, 25.46]), {"sigma": sigma, "rho": rho, "beta": beta},
+                 x0_variance=2.0,
+                 kernel=lambda X, k: kern.l63_forecast(X, k, dt, sigma, rho, beta),
+                 kernel_tl=lambda x, P, k: kern.l63_forecast_tl(x, P, k, dt, sigma, rho, beta))
 
 
 def lorenz96_model(n: int = l96.N_DEFAULT, F: float = l96.F_DEFAULT, dt: float = 0.05) -> Model:
+    """Lorenz-96 (:mod:`toyda.lorenz96`) on ``n`` variables; x0 = F with a nudge at x_0 and the
+    initial-error variance 0.001 of DAPPER's sakov2008 setup (Sakov & Oke 2008)."""
+    dt, F = _positive("dt", dt), float(F)
+    if int(n) != n or n < 4:
+        raise ValueError(f"n (the number of Lorenz-96 variables) must be an integer >= 4, got {n!r}")
+    n = int(n)
     x0 = F * np.ones(n)
     x0[0] += 0.01
     return Model("lorenz96", n, dt, lambda x: l96.tendency(x, F), l96.jacobian,
-                 lambda x: l96.tendency_torch(x, F), x0, (("n", n), ("F", F)), x0_variance=0.001,
-                 has_distance=True)
+                 lambda x: l96.tendency_torch(x, F), x0, {"n": n, "F": F}, x0_variance=0.001,
+                 has_distance=True,
+                 kernel=lambda X, k: kern.l96_forecast(X, k, dt, F),
+                 kernel_tl=lambda x, P, k: kern.l96_forecast_tl(x, P, k, dt, F))
+
+
+_PARAMS = {"lorenz63": ("sigma", "rho", "beta"), "lorenz96": ("n", "F")}
 
 
 def get_model(name: str, dt: float | None = None, **params) -> Model:
-    """A model by name (``lorenz63`` or ``lorenz96``) with its default dt unless given."""
-    if name == "lorenz63":
-        return lorenz63_model(**({"dt": dt} if dt else {}), **params)
-    if name == "lorenz96":
-        return lorenz96_model(**({"dt": dt} if dt else {}), **{k: (int(v) if k == "n" else v) for k, v in params.items()})
-    raise ValueError(f"unknown model {name!r}; the models are: {', '.join(MODELS)}")
+    """A model by name (``lorenz63`` or ``lorenz96``) with its default dt unless given.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name or parameter, naming what is allowed.
+    """
+    if name not in _PARAMS:
+        raise ValueError(f"unknown model {name!r}; the models are: {', '.join(MODELS)}")
+    extra = set(params) - set(_PARAMS[name])
+    if extra:
+        raise ValueError(f"{name} takes the parameters {', '.join(_PARAMS[name])}, not {', '.join(sorted(extra))}")
+    build = lorenz63_model if name == "lorenz63" else lorenz96_model
+    return build(**({} if dt is None else {"dt": dt}), **params)
 
 
 @dataclass(frozen=True)
@@ -163,10 +208,14 @@ class Experiment:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.obs_every < 1 or self.n_obs < 1:
-            raise ValueError(f"obs_every and n_obs must be >= 1, got {self.obs_every} and {self.n_obs}")
-        if not self.sigma_o > 0:
-            raise ValueError(f"sigma_o must be > 0, got {self.sigma_o}")
+        for name in ("obs_every", "n_obs"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+        if not (np.isfinite(self.sigma_o) and self.sigma_o > 0):
+            raise ValueError(f"sigma_o (observation-error std) must be a finite number > 0, got {self.sigma_o!r}")
+        if not (np.isfinite(self.burn_in) and self.burn_in >= 0):
+            raise ValueError(f"burn_in (model time units) must be a finite number >= 0, got {self.burn_in!r}")
         self.mask(np.random.default_rng(0), 1)        # checks `observed`
 
     def mask(self, rng: np.random.Generator, n_times: int | None = None) -> np.ndarray:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from toyda.integrate import rk4_step
+
 N_DEFAULT = 40
 F_DEFAULT = 8.0
 
@@ -35,3 +37,8 @@ def tendency_torch(x, F: float = F_DEFAULT):
     import torch  # noqa: PLC0415
 
     return (torch.roll(x, -1, dims=-1) - torch.roll(x, 2, dims=-1)) * torch.roll(x, 1, dims=-1) - x + F
+
+
+def step(x: np.ndarray, dt: float = 0.05, F: float = F_DEFAULT) -> np.ndarray:
+    """One RK4 step (:func:`toyda.integrate.rk4_step`) of ``x (..., n)``."""
+    return rk4_step(lambda v, t: tendency(v, F), np.asarray(x, dtype=float), 0.0, dt)

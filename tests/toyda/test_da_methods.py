@@ -11,7 +11,7 @@ import torch
 
 from toyda.da import METHODS, make_method
 from toyda.da.diagnostics import crps_ensemble, rank_histogram, score
-from toyda.da.enkf import etkf_analysis
+from toyda.da.etkf import etkf_analysis
 from toyda.da.letkf import gaspari_cohn
 from toyda.da.var4d import cost_and_gradient
 from toyda.experiment import Experiment, Observations, get_model, twin

@@ -10,7 +10,8 @@ from toyda.da.enkf import ETKF, EnKF
 from toyda.da.extkf import ExtKF
 from toyda.da.letkf import LETKF
 from toyda.da.pf import PF
-from toyda.da.var3d import OI, Var3D
+from toyda.da.oi import OI
+from toyda.da.var3d import Var3D
 from toyda.da.var4d import Var4D
 
 METHODS: dict[str, type] = {cls.name: cls for cls in (OI, Var3D, ExtKF, EnKF, ETKF, LETKF, Var4D, PF)}

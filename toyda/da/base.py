@@ -1,4 +1,9 @@
-"""What every DA method shares: the result, the sequential cycle, the first background and inflation."""
+"""What every DA method shares: the result, the sequential cycle, the first background and inflation.
+
+The cycle is the one of every sequential method (Kalnay 2003 §5; Evensen 2009 ch. 3; DAPPER's
+``da_method`` loop): forecast from the previous analysis through the model steps to the next
+observation time, analyse with the components observed there (NaN = not observed), repeat.
+"""
 
 from __future__ import annotations
 
@@ -36,6 +41,17 @@ def first_ensemble(exp: Experiment, obs: Observations, N: int, rng: np.random.Ge
         return obs.x0_true + np.sqrt(m.x0_variance) * rng.standard_normal((N, m.n))
     mu, C = m.climatology()
     return rng.multivariate_normal(mu, C, size=N)
+
+
+def first_background(exp: Experiment, obs: Observations, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The first background ``x_b (n,)`` and its error covariance ``P_0 (n, n)`` for the methods
+    without an ensemble: one draw of :func:`first_ensemble` with ``P_0 = model.x0_variance · I``
+    when the true x0 is known (DAPPER's X0), else the climatological mean and covariance."""
+    m = exp.model
+    if obs.x0_true is not None:
+        return first_ensemble(exp, obs, 1, rng)[0], m.x0_variance * np.eye(m.n)
+    mu, C = m.climatology()
+    return mu.copy(), C.copy()
 
 
 def inflate(E: np.ndarray, factor: float) -> np.ndarray:
@@ -90,5 +106,6 @@ def cycle(exp: Experiment, obs: Observations, E: np.ndarray, analyse: Analysis, 
 
 
 def check(name: str, value: float, ok: bool, allowed: str) -> None:
+    """A ValueError ``"<name> = <value> is not allowed: <allowed>"`` unless ``ok``."""
     if not ok:
         raise ValueError(f"{name} = {value!r} is not allowed: {allowed}")
