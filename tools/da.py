@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from tools import daplots
+from tools import daemulator, daplots
 from tools.base import Example, RunContext, ToolError, ToolSpec
 from tools.dafiles import state_names, write_csv
 from tools.dasetup import (DAPPER, MAX_SECONDS, N_OBS, PRESETS, REFERENCE, SETTINGS, DAArgs, SetupArgs, arg,
@@ -117,6 +117,12 @@ def run_da_experiment(args: DAArgs, ctx: RunContext) -> tuple[str, dict[str, Any
     for ensembles, wall_s, and innovation statistics (obs−forecast, obs−analysis, Desroziers σo) that
     need no truth; figures of the analysis against truth and observations, error and spread, the rank
     histogram and, for Lorenz-96, a Hovmöller diagram. A diverging method is reported with the time.
+
+    forecast_model='emulator' (Lorenz-63) uses the learned network of train_lorenz63_emulator
+    (checkpoint=, default the latest) as the forecast model, beside the true model on the same
+    observations: rmse_a with each, without the rollout fine-tuning, and with inflation retuned for
+    model error, and a figure of both analyses against the truth ("use the emulator as the forecast
+    model", "ETKF with the learned model").
     """
     method, settings = make(args)
     exp, obs = setup(args, ctx.workspace, ctx.resolved)
@@ -126,6 +132,8 @@ def run_da_experiment(args: DAArgs, ctx: RunContext) -> tuple[str, dict[str, Any
     if not args.observations:
         _save_twin(ctx, exp, obs)
     label = describe(args, settings)
+    if args.forecast_model == "emulator":
+        return daemulator.run(args, ctx, exp, obs, method, settings, label, _draw)
     ctx.progress(0.1, f"assimilating {len(obs.t)} observation times with {args.method}")
     result, m = assimilate(exp, obs, method)
     ctx.progress(0.85, "drawing figures")
@@ -343,9 +351,12 @@ TOOLS = (
         "run_da_experiment", run_da_experiment, DAArgs,
         keywords=((6, _METHOD_WORDS), (6, r"lorenz[- ]?96|\bl-?96\b"),
                   (6, r"\b3d-? ?var\b.*\blorenz|\blorenz.*\b3d-? ?var\b|da method|assimilation method"
-                      r"|my own (?:lorenz[- ]?\d\d )?(?:observations|data)|observations=|\.csv\b")),
+                      r"|my own (?:lorenz[- ]?\d\d )?(?:observations|data)|observations=|\.csv\b"),
+                  (9, r"(?:emulator|learned (?:forecast )?model|network|surrogate) as (?:the |a )?forecast model"
+                      r"|(?:assimilat\w*|\bda\b|etkf|enkf|4d-? ?var|3d-? ?var|filter)\b.*\b(?:with|using|through) (?:the |a )?"
+                      r"(?:learned (?:forecast )?model|emulator|network)")),
         topic="data assimilation methods EnKF 4D-Var particle filter",
-        figures=("timeseries", "error_spread", "rank_histogram", "hovmoeller"),
+        figures=("timeseries", "error_spread", "rank_histogram", "hovmoeller", "emulator_vs_true"),
         examples=(
             Example("run an EnKF on lorenz 63 with 20 members", {"method": "enkf", "model": "lorenz63", "n_members": 20}),
             Example("run the LETKF on Lorenz-96 with 7 members and localization radius 4",
@@ -354,6 +365,7 @@ TOOLS = (
             Example("particle filter with 200 particles on lorenz 63", {"method": "pf", "n_members": 200}),
             Example("run 3D-Var on my own Lorenz-63 observations obs.csv", {"method": "3dvar", "observations": "obs.csv"}),
             Example("ETKF with inflation 1.05 and observation error 2", {"method": "etkf", "inflation": 1.05, "sigma_o": 2.0}),
+            Example("use the emulator as the forecast model in the ETKF", {"method": "etkf", "forecast_model": "emulator"}),
         ),
         reproduce=reproduce_run,
     ),
