@@ -124,6 +124,7 @@ def run_da_experiment(args: DAArgs, ctx: RunContext) -> tuple[str, dict[str, Any
     model error, and a figure of both analyses against the truth ("use the emulator as the forecast
     model", "ETKF with the learned model").
     """
+    daemulator.check(args)
     method, settings = make(args)
     exp, obs = setup(args, ctx.workspace, ctx.resolved)
     check_size(exp, obs, args.method, settings, bool(args.observations))
@@ -275,8 +276,14 @@ def _script(record: dict[str, Any], methods: list[tuple[str, dict[str, Any]]]) -
         data = (f"exp = Experiment(model=model, obs_every={r['obs_every']!r}, observed={r['observed']!r}, "
                 f"sigma_o={r['sigma_o']!r},\n                 n_obs={r['n_obs']!r}, burn_in={r['burn_in']!r}, "
                 f"seed={r['seed']!r})\nobs = twin(exp)  # truth from the model, y = x + N(0, σo²) where observed\n")
+    if r.get("forecast_model") == "emulator":
+        data += ("\n# the learned emulator as the forecast model, on its own clock (network steps per interval)\n"
+                 "from toyda.emulator import load\nfrom toyda.emulated import emulated_model, on_emulator_clock\n\n"
+                 f"emu = emulated_model(load({r['checkpoint']!r}, device='cpu'), model.x0_variance)\n"
+                 "obs = on_emulator_clock(obs, model.dt, emu.dt)\n"
+                 "exp = dataclasses.replace(exp, model=emu, obs_every=int(obs.steps[0]), observed='all')\n")
     return (
-        "import time\n\nimport numpy as np\n\n"
+        "import dataclasses\nimport time\n\nimport numpy as np\n\n"
         "from tools.dasetup import evaluate  # rmse_a/rmse_f/spread_a/crps_a (toyda.da.diagnostics) + innovation statistics\n"
         "from tools.dafiles import read_observations\n"
         "from toyda.da import make_method\n"

@@ -71,12 +71,20 @@ def _seconds(exp_e: Experiment, obs_e: Observations, method: str, settings: dict
     return calls * CALL_S["plain"] * max(1.0, settings.get("n_members", 1) / 20)
 
 
+def check(args: DAArgs) -> None:
+    """Refuse what the emulator cannot do before anything runs."""
+    if args.forecast_model == "emulator" and args.model != "lorenz63":
+        raise ToolError(f"forecast_model='emulator' needs model='lorenz63': the emulator is a Lorenz-63 network "
+                        f"(got model={args.model!r})")
+    if args.checkpoint and args.forecast_model != "emulator":
+        raise ToolError("checkpoint= is the emulator to use as the forecast model: set forecast_model='emulator' "
+                        "too, or leave checkpoint out")
+
+
 def run(args: DAArgs, ctx: RunContext, exp: Experiment, obs: Observations, method, settings: dict[str, Any],
         label: str, draw: Callable) -> tuple[str, dict[str, Any]]:
     """The method with the true model and with the emulator(s) on the same observations."""
-    if args.model != "lorenz63":
-        raise ToolError(f"forecast_model='emulator' needs model='lorenz63': the emulator is a Lorenz-63 network "
-                        f"(got model={args.model!r})")
+    check(args)
     models = _load(args, ctx)
     runs = [(key, words, *_on_clock(exp, obs, em)) for key, words, em in models]
     retune = [f for f in RETUNE if "inflation" in settings and f != settings["inflation"]]
