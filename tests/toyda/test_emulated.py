@@ -53,6 +53,8 @@ def test_tangent_linear_is_first_order_accurate_through_the_network(model, x_att
     dx = np.random.default_rng(0).standard_normal(3)
     xn, M = model.forecast_tl(x_att, 25)
     assert np.allclose(xn, model.forecast(x_att, 25), atol=1e-12)
+    xn_t, M_t = model.forecast_tl_torch(x_att, 25)                        # autodiff through the network
+    assert np.allclose(xn_t, xn, atol=1e-12) and np.allclose(M_t, M, rtol=1e-9, atol=1e-12 * np.abs(M).max())
     assert np.allclose(M @ dx, model.forecast_jvp(x_att, 25, dx), rtol=1e-10, atol=1e-12)
     errs = [np.linalg.norm(model.forecast(x_att + e * dx, 25) - xn - e * M @ dx) for e in (1e-2, 5e-3, 2.5e-3)]
     ratios = [errs[0] / errs[1], errs[1] / errs[2]]
