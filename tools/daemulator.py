@@ -25,8 +25,8 @@ from toyda.experiment import Experiment, Observations
 
 EMULATOR_FILE = "emulator.pt"
 ONE_STEP_FILE = "emulator_one_step.pt"
-RETUNE = (1.25, 1.5)
-"""inflation factors tried (besides the one given or preset) for the emulator's model error"""
+RETUNE = (1.15, 1.35)
+"""the inflation given (or preset) times these is also tried for the emulator's model error"""
 CALL_S = {"tl": 1e-3, "plain": 4e-4}
 """seconds per network step of an ensemble (plain) or with its Jacobian (tl) on the 2-core machine"""
 
@@ -87,7 +87,7 @@ def run(args: DAArgs, ctx: RunContext, exp: Experiment, obs: Observations, metho
     check(args)
     models = _load(args, ctx)
     runs = [(key, words, *_on_clock(exp, obs, em)) for key, words, em in models]
-    retune = [f for f in RETUNE if "inflation" in settings and f != settings["inflation"]]
+    retune = [round(settings["inflation"] * k, 3) for k in RETUNE] if "inflation" in settings else []
     exp_e, obs_e = runs[0][2], runs[0][3]
     est = (estimate_seconds(exp, obs, args.method, settings)
            + _seconds(exp_e, obs_e, args.method, settings) * (len(runs) + len(retune)))

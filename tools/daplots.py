@@ -266,6 +266,8 @@ def emulator_vs_true(t, y, x_true, x_a_true, analyses: dict, names, title: str, 
     axes = axes[:, 0]
     K = len(t)
     show = slice(max(K - SERIES_MAX, 0), K)
+    for i, ax in enumerate(axes):
+        _burn_in(ax, burn_in, i == 0, start=float(t[show][0]) if K else 0.0)
     for i, ax in enumerate(axes[:n]):
         ax.plot(t[show], x_true[show, i], color=C_TRUTH, lw=1.6, label="truth")
         ax.plot(t[show], x_a_true[show, i], color=C_AN, lw=1.1, label="analysis, true model")

@@ -37,10 +37,10 @@ def test_emulator_beside_the_true_model_on_the_same_observations(run_dir, tmp_pa
     for key in ("rmse_a", "rmse_a_true", "rmse_a_emulator_one_step", "rmse_a_emulator_retuned"):
         assert np.isfinite(m[key]) and m[key] > 0, key
     # measured on this short twin: true model 0.63; emulator 1.42 at the true model's inflation 1.1,
-    # 0.78 with inflation 1.25 (model error needs more spread); before fine-tuning 1.77
+    # 0.78 with inflation 1.265 (model error needs more spread); before fine-tuning 1.77
     assert m["rmse_a_true"] < m["rmse_a_emulator_retuned"] <= m["rmse_a"]
     assert m["rmse_a_emulator_retuned"] < 0.7 * m["sigma_o"]  # retuned, it beats the observations clearly
-    assert m["inflation_retuned"] in (1.1, 1.25, 1.5)
+    assert m["inflation_retuned"] in (1.1, 1.265, 1.485)     # the preset 1.1 times 1, 1.15, 1.35
     assert "emulator_vs_true" in {p.stem for p in res.figures}
     assert f"{m['rmse_a']:.3f}" in res.summary and f"{m['rmse_a_true']:.3f}" in res.summary
     assert "true model" in res.summary and "without the rollout fine-tuning" in res.summary
