@@ -73,7 +73,7 @@ def validation_message(spec: ToolSpec, exc: ValidationError) -> str:
         field = props.get(name, {})
         what = field.get("description", "")
         problems.append(f"argument {name!r} = {err.get('input')!r} is not allowed: must be {allowed(field)}"
-                        + (f" ({what})" if what else "") + f" [{err['msg']}]")
+                        + (f" ({what})" if what else ""))
     return f"invalid arguments for {spec.name}:\n- " + "\n- ".join(problems)
 
 
