@@ -289,7 +289,6 @@ def emulator_vs_true(t, y, x_true, x_a_true, analyses: dict, names, title: str, 
     ax.set_ylabel(f"RMS analysis error\n({UNIT})")
     ax.set_xlabel(TIME)
     _style(ax)
-    axes[0].set_title(title + (f" (last {SERIES_MAX} of {K} times; burn-in to t = {burn_in:g})" if K > SERIES_MAX
-                               else ""), fontsize=10)
-    _legend_above(fig, axes[0], ncol=3)
+    fig.suptitle(title + (f" (last {SERIES_MAX} of {K} times)" if K > SERIES_MAX else ""), fontsize=11)
+    _legend_above(fig, axes[0], ncol=3, where="lower")
     return fig
