@@ -10,7 +10,7 @@ with the network in place of the RK4 model:
 * the ensemble is advanced in one batched call ``(N, 3) → (N, 3)`` per step;
 * the tangent-linear of a forecast is the Jacobian of the composed network,
   ``M = ∂x̂(k+s)/∂x(k)``: in closed form (the chain rule through the MLP's layers, numpy — what
-  the ExtKF and 4D-Var use, ~1,000× faster than autodiff on this machine) and by
+  the ExtKF and 4D-Var use, ~200× faster than autodiff on this machine) and by
   ``torch.func.jacrev``; its action and adjoint by ``torch.func.jvp`` and ``torch.func.vjp``
   (4D-Var's gradient through the network is the adjoint of the network; the tests check all
   of these against each other and against finite differences);
