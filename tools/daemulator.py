@@ -27,7 +27,7 @@ EMULATOR_FILE = "emulator.pt"
 ONE_STEP_FILE = "emulator_one_step.pt"
 RETUNE = (1.15, 1.35)
 """the inflation given (or preset) times these is also tried for the emulator's model error"""
-CALL_S = {"tl": 1e-3, "plain": 4e-4}
+CALL_S = {"tl": 6e-4, "plain": 4e-4}
 """seconds per network step of an ensemble (plain) or with its Jacobian (tl) on the 2-core machine"""
 
 
