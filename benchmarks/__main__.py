@@ -14,6 +14,7 @@ MODULES = [
     "benchmarks.bench_da",
     "benchmarks.bench_da_methods",
     "benchmarks.bench_learning",
+    "benchmarks.bench_emulator_da",
     "benchmarks.bench_retrieval",
     "benchmarks.bench_agent",
     "benchmarks.bench_tools",

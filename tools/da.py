@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from tools import daplots
+from tools import daemulator, daplots
 from tools.base import Example, RunContext, ToolError, ToolSpec
 from tools.dafiles import state_names, write_csv
 from tools.dasetup import (DAPPER, MAX_SECONDS, N_OBS, PRESETS, REFERENCE, SETTINGS, DAArgs, SetupArgs, arg,
@@ -117,7 +117,14 @@ def run_da_experiment(args: DAArgs, ctx: RunContext) -> tuple[str, dict[str, Any
     for ensembles, wall_s, and innovation statistics (obs−forecast, obs−analysis, Desroziers σo) that
     need no truth; figures of the analysis against truth and observations, error and spread, the rank
     histogram and, for Lorenz-96, a Hovmöller diagram. A diverging method is reported with the time.
+
+    forecast_model='emulator' (Lorenz-63) uses the learned network of train_lorenz63_emulator
+    (checkpoint=, default the latest) as the forecast model, beside the true model on the same
+    observations: rmse_a with each, without the rollout fine-tuning, and with inflation retuned for
+    model error, and a figure of both analyses against the truth ("use the emulator as the forecast
+    model", "ETKF with the learned model").
     """
+    daemulator.check(args)
     method, settings = make(args)
     exp, obs = setup(args, ctx.workspace, ctx.resolved)
     check_size(exp, obs, args.method, settings, bool(args.observations))
@@ -126,6 +133,8 @@ def run_da_experiment(args: DAArgs, ctx: RunContext) -> tuple[str, dict[str, Any
     if not args.observations:
         _save_twin(ctx, exp, obs)
     label = describe(args, settings)
+    if args.forecast_model == "emulator":
+        return daemulator.run(args, ctx, exp, obs, method, settings, label, _draw)
     ctx.progress(0.1, f"assimilating {len(obs.t)} observation times with {args.method}")
     result, m = assimilate(exp, obs, method)
     if ctx.figures_enabled:            # off for each point of a sweep: only the numbers are wanted
@@ -268,8 +277,14 @@ def _script(record: dict[str, Any], methods: list[tuple[str, dict[str, Any]]]) -
         data = (f"exp = Experiment(model=model, obs_every={r['obs_every']!r}, observed={r['observed']!r}, "
                 f"sigma_o={r['sigma_o']!r},\n                 n_obs={r['n_obs']!r}, burn_in={r['burn_in']!r}, "
                 f"seed={r['seed']!r})\nobs = twin(exp)  # truth from the model, y = x + N(0, σo²) where observed\n")
+    if r.get("forecast_model") == "emulator":
+        data += ("\n# the learned emulator as the forecast model, on its own clock (network steps per interval)\n"
+                 "from toyda.emulator import load\nfrom toyda.emulated import emulated_model, on_emulator_clock\n\n"
+                 f"emu = emulated_model(load({r['checkpoint']!r}, device='cpu'), model.x0_variance)\n"
+                 "obs = on_emulator_clock(obs, model.dt, emu.dt)\n"
+                 "exp = dataclasses.replace(exp, model=emu, obs_every=int(obs.steps[0]), observed='all')\n")
     return (
-        "import time\n\nimport numpy as np\n\n"
+        "import dataclasses\nimport time\n\nimport numpy as np\n\n"
         "from tools.dasetup import evaluate  # rmse_a/rmse_f/spread_a/crps_a (toyda.da.diagnostics) + innovation statistics\n"
         "from tools.dafiles import read_observations\n"
         "from toyda.da import make_method\n"
@@ -388,9 +403,12 @@ TOOLS = (
         "run_da_experiment", run_da_experiment, DAArgs,
         keywords=((6, _METHOD_WORDS), (6, r"lorenz[- ]?96|\bl-?96\b"),
                   (6, r"\b3d-? ?var\b.*\blorenz|\blorenz.*\b3d-? ?var\b|da method|assimilation method"
-                      r"|my own (?:lorenz[- ]?\d\d )?(?:observations|data)|observations=|\.csv\b")),
+                      r"|my own (?:lorenz[- ]?\d\d )?(?:observations|data)|observations=|\.csv\b"),
+                  (9, r"(?:emulator|learned (?:forecast )?model|network|surrogate) as (?:the |a )?forecast model"
+                      r"|(?:assimilat\w*|\bda\b|etkf|enkf|4d-? ?var|3d-? ?var|filter)\b.*\b(?:with|using|through) (?:the |a )?"
+                      r"(?:learned (?:forecast )?model|emulator|network)")),
         topic="data assimilation methods EnKF 4D-Var particle filter",
-        figures=("timeseries", "error_spread", "rank_histogram", "hovmoeller"),
+        figures=("timeseries", "error_spread", "rank_histogram", "hovmoeller", "emulator_vs_true"),
         examples=(
             Example("run an EnKF on lorenz 63 with 20 members", {"method": "enkf", "model": "lorenz63", "n_members": 20}),
             Example("run the LETKF on Lorenz-96 with 7 members and localization radius 4",
@@ -399,6 +417,7 @@ TOOLS = (
             Example("particle filter with 200 particles on lorenz 63", {"method": "pf", "n_members": 200}),
             Example("run 3D-Var on my own Lorenz-63 observations obs.csv", {"method": "3dvar", "observations": "obs.csv"}),
             Example("ETKF with inflation 1.05 and observation error 2", {"method": "etkf", "inflation": 1.05, "sigma_o": 2.0}),
+            Example("use the emulator as the forecast model in the ETKF", {"method": "etkf", "forecast_model": "emulator"}),
         ),
         reproduce=reproduce_run,
         read=read_setup,

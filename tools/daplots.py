@@ -241,3 +241,54 @@ def experiment_figures(t, y, x_a, x_f, names, label: str, *, sigma_o: float, bur
     if n > 3:
         out["hovmoeller"] = hovmoeller(t, x_a, f"{title}: Hovmöller diagram", x_true=x_true, y=y, burn_in=burn_in)
     return out
+
+
+EMULATOR_COLOURS = ("tab:purple", "tab:green", "tab:brown")
+
+
+def emulator_vs_true(t, y, x_true, x_a_true, analyses: dict, names, title: str, *, burn_in: float = 0.0) -> Figure:
+    """The analysis with the true model and with learned forecast models against the truth.
+
+    Parameters
+    ----------
+    t : ndarray (K,)
+        Observation times (model time units); ``y (K, n)`` observations (NaN = not observed).
+    x_true, x_a_true : ndarray (K, n)
+        Truth, and the analysis mean with the true model.
+    analyses : dict of label -> ndarray (K', n)
+        Analysis means with each emulator (``K' <= K`` when it diverged).
+    names : list of str
+        Component names. The first panels show the last :data:`SERIES_MAX` times of each
+        component, the last the RMS analysis error over components against time for all of them.
+    """
+    n = len(names)
+    fig, axes = _subplots(n + 1, 1, figsize=(10, 1.9 * (n + 1) + 1.3), sharex=True, squeeze=False,
+                          constrained_layout=True)
+    axes = axes[:, 0]
+    K = len(t)
+    show = slice(max(K - SERIES_MAX, 0), K)
+    for i, ax in enumerate(axes):
+        _burn_in(ax, burn_in, i == 0, start=float(t[show][0]) if K else 0.0)
+    for i, ax in enumerate(axes[:n]):
+        ax.plot(t[show], x_true[show, i], color=C_TRUTH, lw=1.6, label="truth")
+        ax.plot(t[show], x_a_true[show, i], color=C_AN, lw=1.1, label="analysis, true model")
+        for (label, xa), c in zip(analyses.items(), EMULATOR_COLOURS):
+            k = slice(show.start, min(K, len(xa)))
+            ax.plot(t[k], xa[k, i], color=c, lw=1.1, ls="--", label=f"analysis, {label}")
+        seen = np.isfinite(y[show, i])
+        ax.plot(t[show][seen], y[show, i][seen], "o", ms=3.0, mfc="none", mec=C_OBS, mew=0.8, label="observations")
+        ax.set_ylabel(f"{names[i]} ({UNIT})")
+        _style(ax)
+    ax = axes[n]
+    err = lambda xa: np.sqrt(np.mean((xa - x_true[:len(xa)]) ** 2, axis=1))  # noqa: E731
+    ax.plot(t[show], err(x_a_true)[show], color=C_AN, lw=1.1)
+    for (label, xa), c in zip(analyses.items(), EMULATOR_COLOURS):
+        e = err(xa)
+        k = slice(show.start, min(K, len(xa)))
+        ax.plot(t[k], e[k], color=c, lw=1.1, ls="--")
+    ax.set_ylabel(f"RMS analysis error\n({UNIT})")
+    ax.set_xlabel(TIME)
+    _style(ax)
+    fig.suptitle(title + (f" (last {SERIES_MAX} of {K} times)" if K > SERIES_MAX else ""), fontsize=11)
+    _legend_above(fig, axes[0], ncol=3, where="lower")
+    return fig

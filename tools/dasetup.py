@@ -122,6 +122,17 @@ class DAArgs(SetupArgs):
         values={"climatology": ["climatological b", "climatology"], "identity": ["identity", "diagonal b"]})
     b_scale: float | None = arg(None, gt=0, le=100, phrases=("b scale", "background scale"),
                                 description="scale of B for 3dvar/4dvar (DAPPER's xB)")
+    forecast_model: Literal["true", "emulator"] = arg(
+        "true", phrases=("forecast model", "model for the forecasts"),
+        description="the forecast model inside DA: 'true' (the RK4 model that made the truth) or 'emulator' (the "
+                    "learned Lorenz-63 network of train_lorenz63_emulator; lorenz63 only, run beside the true model "
+                    "on the same observations)",
+        values={"true": ["true model", "the true model", "perfect model", "physical model", "rk4 model"],
+                "emulator": ["emulator", "the emulator", "learned model", "learned forecast model", "neural network",
+                             "the network", "network as the forecast model", "surrogate", "learned emulator"]})
+    checkpoint: str | None = arg(None, phrases=("checkpoint", "emulator checkpoint", "emulator run"),
+                                 description="with forecast_model='emulator': a run name or path of a "
+                                             "train_lorenz63_emulator result (emulator.pt); default the latest one")
 
 
 def _defaults(args: SetupArgs) -> dict[str, Any]:

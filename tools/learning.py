@@ -19,6 +19,8 @@ from tools.datasets import NPZ_NAME, load_npz, save_npz
 MODEL_NAME = "obs2obs.pt"
 MODEL_INFO = "model_info.json"
 EMULATOR_NAME = "emulator.pt"
+EMULATOR_ONE_STEP_NAME = "emulator_one_step.pt"
+"""the same run's model before rollout fine-tuning (saved when it was fine-tuned)"""
 MIN_TRANSITIONS = 100
 DATASET = Field(None, description="dataset: a run name or path of a dyn_truth_obs.npz; default: the latest one")
 MODEL = Field(None, description="trained model: a run name or path of obs2obs.pt; default: the latest one")
@@ -365,6 +367,8 @@ def train_lorenz63_emulator(args: EmulatorArgs, ctx: RunContext) -> tuple[str, d
 
     Use it after run_origen_lorenz63 (it runs ORIGEN first when there is no long enough
     reconstruction). The last 20% of the trajectory is held out and used for every score.
+    One training call gives both models: emulator.pt (fine-tuned) and emulator_one_step.pt
+    (the same run before fine-tuning); run_da_experiment can use either as its forecast model.
     """
     from toyda import emulator as emu  # noqa: PLC0415
 
@@ -376,17 +380,17 @@ def train_lorenz63_emulator(args: EmulatorArgs, ctx: RunContext) -> tuple[str, d
     horizon = min(HORIZON_STEPS, len(test_truth) // 2)
     n_starts = min(100, len(test_truth) - horizon)
 
-    def fit(rollout_steps: int, lo: float, hi: float):
-        def progress(epoch, total, train_loss, val_loss):
-            ctx.progress(lo + (hi - lo) * epoch / total,
-                         f"{'rollout' if rollout_steps else 'one-step'} epoch {epoch}/{total}: val {val_loss:.2e}")
-        return emu.train_emulator(train_states, dt, epochs=args.epochs, rollout_steps=rollout_steps,
-                                  seed=args.seed, progress=progress)
+    def progress(epoch, total, train_loss, val_loss):
+        phase = "rollout" if epoch > args.epochs else "one-step"
+        ctx.progress(0.1 + 0.75 * epoch / total, f"{phase} epoch {epoch}/{total}: val {val_loss:.2e}")
 
-    models = {"one-step training": fit(0, 0.1, 0.4 if args.rollout_steps else 0.85)}
+    # one training call: the one-step phase once, then (if asked) rollout fine-tuning
+    final = emu.train_emulator(train_states, dt, epochs=args.epochs, rollout_steps=args.rollout_steps,
+                               seed=args.seed, progress=progress)
+    models = {"one-step training": final.one_step or final}
     if args.rollout_steps:
-        models[f"with {args.rollout_steps}-step rollout fine-tuning"] = fit(args.rollout_steps, 0.4, 0.85)
-    final = list(models.values())[-1]
+        models[f"with {args.rollout_steps}-step rollout fine-tuning"] = final
+        final.one_step.save(ctx.file(EMULATOR_ONE_STEP_NAME))
     final.save(ctx.file(EMULATOR_NAME))
     ctx.progress(0.9, "forecast skill and figures")
     skills = {name: emu.forecast_skill(m, test_truth, horizon, initial=test_xa, n_starts=n_starts)
@@ -417,7 +421,7 @@ def train_lorenz63_emulator(args: EmulatorArgs, ctx: RunContext) -> tuple[str, d
         "one_step_rmse": emu.one_step_rmse(final, test_truth), "valid_time": finite(skill.valid_time),
         "valid_time_lyapunov": finite(skill.valid_time_lyapunov), "valid_time_one_step_only": finite(base.valid_time),
         "valid_time_within_horizon": int(np.isfinite(skill.valid_time)), "threshold": skill.threshold,
-        "train_seconds": float(sum(m.train_seconds for m in models.values())), "n_train_states": len(train_states),
+        "train_seconds": float(final.train_seconds), "n_train_states": len(train_states),
         "n_test_states": len(test_truth),
     }
     gain = (f" Rollout fine-tuning moved it from {finite(base.valid_time):.2f} to {finite(skill.valid_time):.2f}."

@@ -23,14 +23,16 @@ units and in Lyapunov times ``λ₁ t`` (``λ₁ ≈ 0.906``).
 
 from __future__ import annotations
 
+import copy
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import BinaryIO
 
 import numpy as np
 import torch
 from torch import nn
+
+from toyda import nets
 
 LYAPUNOV_EXPONENT = 0.906
 """Leading Lyapunov exponent of Lorenz-63 at (σ, ρ, β) = (10, 28, 8/3), per model time unit."""
@@ -49,7 +51,7 @@ data it roughly doubles the valid time of one-step training."""
 
 CHECKPOINT_FORMAT = "dalab.emulator/1"
 
-ProgressFn = Callable[[int, int, float, float], None]
+ProgressFn = nets.ProgressFn
 
 
 @dataclass(frozen=True)
@@ -99,13 +101,7 @@ class EmulatorNormalisation:
 class _Net(nn.Module):
     def __init__(self, config: EmulatorConfig, norm: EmulatorNormalisation) -> None:
         super().__init__()
-        sizes = [3] + [config.hidden] * config.n_layers + [3]
-        layers: list[nn.Module] = []
-        for i in range(len(sizes) - 1):
-            layers.append(nn.Linear(sizes[i], sizes[i + 1]))
-            if i < len(sizes) - 2:
-                layers.append(nn.GELU())
-        self.mlp = nn.Sequential(*layers)
+        self.mlp = nets.mlp([3] + [config.hidden] * config.n_layers + [3])
         for name in ("mean", "std", "step_std"):
             self.register_buffer(name, torch.tensor(getattr(norm, name), dtype=torch.float32))
 
@@ -129,6 +125,10 @@ class Emulator:
     """per epoch: ``train``, ``val`` (one-step phase), ``rollout_train``, ``rollout_val``"""
     seed: int = 0
     train_seconds: float = 0.0
+    one_step: "Emulator | None" = None
+    """the same training call's model at the end of the one-step phase, before rollout
+    fine-tuning (``None`` when ``rollout_steps == 0``: then this model is it); not saved in
+    the checkpoint — save it separately"""
 
     @property
     def device(self) -> torch.device:
@@ -143,26 +143,20 @@ class Emulator:
 
     def save(self, f: str | BinaryIO) -> None:
         """Write a checkpoint (weights, normalisation, config, history) to a path or file object."""
-        torch.save({
-            "format": CHECKPOINT_FORMAT,
-            "state_dict": {k: v.detach().cpu() for k, v in self.net.state_dict().items()},
-            "normalisation": asdict(self.normalisation), "config": asdict(self.config),
-            "dt": float(self.dt), "rollout_steps": int(self.rollout_steps),
-            "history": {k: [float(v) for v in vs] for k, vs in self.history.items()},
-            "seed": int(self.seed), "train_seconds": float(self.train_seconds),
-        }, f)
+        nets.save_checkpoint(
+            f, CHECKPOINT_FORMAT, self.net,
+            normalisation=asdict(self.normalisation), config=asdict(self.config),
+            dt=float(self.dt), rollout_steps=int(self.rollout_steps),
+            history={k: [float(v) for v in vs] for k, vs in self.history.items()},
+            seed=int(self.seed), train_seconds=float(self.train_seconds))
 
     @classmethod
     def load(cls, f: str | BinaryIO, device: str | torch.device | None = None) -> "Emulator":
-        """Read a checkpoint written by :meth:`save`."""
-        ck = torch.load(f, map_location="cpu", weights_only=True)
-        if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"not an emulator checkpoint (expected format {CHECKPOINT_FORMAT!r})")
+        """Read a checkpoint written by :meth:`save` (onto ``device``, default CUDA if present)."""
+        ck = nets.load_checkpoint(f, CHECKPOINT_FORMAT, "an emulator")
         norm = EmulatorNormalisation(**{k: tuple(v) for k, v in ck["normalisation"].items()})
         config = EmulatorConfig(**ck["config"])
-        net = _Net(config, norm)
-        net.load_state_dict(ck["state_dict"])
-        net.to(_default_device(device)).eval()
+        net = nets.load_weights(_Net(config, norm), ck, device)
         return cls(net=net, normalisation=norm, dt=ck["dt"], config=config,
                    rollout_steps=ck["rollout_steps"], history=ck["history"], seed=ck["seed"],
                    train_seconds=ck["train_seconds"])
@@ -179,12 +173,6 @@ def load(f: str | BinaryIO, device: str | torch.device | None = None) -> Emulato
 
 
 # ----------------------------------------------------------------------------- training
-
-
-def _default_device(device: str | torch.device | None) -> torch.device:
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def _states(x, name: str, min_len: int | None = 2) -> np.ndarray:
@@ -218,43 +206,16 @@ def _rollout_loss(net: _Net, traj: torch.Tensor, starts: np.ndarray, k: int) -> 
 def _fit(net: _Net, traj_tr: torch.Tensor, traj_va: torch.Tensor, k: int, epochs: int, lr: float,
          config: EmulatorConfig, rng: np.random.Generator, history: dict[str, list[float]],
          keys: tuple[str, str], progress: ProgressFn | None, epoch0: int, n_total: int) -> None:
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=lr / 20)
+    """One training phase on ``k``-step windows (``k = 1``: one-step training)."""
     starts_tr, starts_va = _windows(len(traj_tr), k), _windows(len(traj_va), k)
     if starts_tr.size == 0 or starts_va.size == 0:
         raise ValueError(f"the trajectory is too short for {k}-step windows in both the training "
                          f"({len(traj_tr)} states) and validation ({len(traj_va)} states) parts")
-    best, best_state, waited = np.inf, None, 0
-    for epoch in range(1, epochs + 1):
-        net.train()
-        order = rng.permutation(starts_tr)
-        total = 0.0
-        for i in range(0, order.size, config.batch_size):
-            sb = order[i:i + config.batch_size]
-            loss = _rollout_loss(net, traj_tr, sb, k)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * sb.size
-        sched.step()
-        net.eval()
-        with torch.no_grad():
-            val = float(_rollout_loss(net, traj_va, starts_va, k))
-        history[keys[0]].append(total / order.size)
-        history[keys[1]].append(val)
-        if progress is not None:
-            progress(epoch0 + epoch, n_total, total / order.size, val)
-        if val < best:
-            best, waited = val, 0
-            best_state = {n: v.detach().clone() for n, v in net.state_dict().items()}
-        else:
-            waited += 1
-            if waited >= config.patience:
-                break
-    if best_state is None:
-        raise ValueError(f"training diverged: the validation loss was never finite ({val!r}); "
-                         f"try a smaller learning rate than {lr}")
-    net.load_state_dict(best_state)
+    nets.fit(net, starts_tr, lambda sb: _rollout_loss(net, traj_tr, sb, k),
+             lambda: (float(_rollout_loss(net, traj_va, starts_va, k)), {}),
+             epochs=epochs, lr=lr, batch_size=config.batch_size, patience=config.patience,
+             rng=rng, history=history, keys=keys, progress=progress, epoch0=epoch0,
+             n_total=n_total)
 
 
 def train_emulator(states: np.ndarray, dt: float, epochs: int | None = None,
@@ -288,6 +249,9 @@ def train_emulator(states: np.ndarray, dt: float, epochs: int | None = None,
     Returns
     -------
     Emulator
+        The final model; with ``rollout_steps >= 1`` its ``one_step`` attribute holds the
+        model as it was after the one-step phase, so one call yields both (the one-step
+        phase is trained once).
     """
     x = _states(states, "states", min_len=10)
     if not (np.isfinite(dt) and dt > 0):
@@ -309,26 +273,30 @@ def train_emulator(states: np.ndarray, dt: float, epochs: int | None = None,
                                  step_std=tuple(float(v) for v in inc.std(axis=0)))
     if min(norm.std) == 0 or min(norm.step_std) == 0:
         raise ValueError("states must vary in every component (zero std found)")
-    dev = _default_device(device)
+    dev = nets.default_device(device)
     as_t = lambda a: torch.as_tensor(a, dtype=torch.float32, device=dev)  # noqa: E731
     traj_tr, traj_va = as_t(x_tr), as_t(x_va)
     rng = np.random.default_rng(seed)
     history: dict[str, list[float]] = {"train": [], "val": [], "rollout_train": [],
                                        "rollout_val": []}
     n_total = epochs + (rollout_epochs if rollout_steps else 0)
+    made = lambda net, hist, k, secs: Emulator(  # noqa: E731
+        net=net, normalisation=norm, dt=float(dt), config=config, rollout_steps=k, history=hist,
+        seed=int(seed), train_seconds=secs)
     t0 = time.perf_counter()
-    with torch.random.fork_rng(devices=[dev.index or 0] if dev.type == "cuda" else []):
-        torch.manual_seed(seed)
+    one_step = None
+    with nets.seeded(seed, dev):
         net = _Net(config, norm).to(dev)
         _fit(net, traj_tr, traj_va, 1, epochs, config.lr, config, rng, history,
              ("train", "val"), progress, 0, n_total)
         if rollout_steps:
+            one_step = made(copy.deepcopy(net).eval(), {k: list(v) for k, v in history.items()}, 0,
+                            time.perf_counter() - t0)
             _fit(net, traj_tr, traj_va, rollout_steps, rollout_epochs, config.rollout_lr, config,
                  rng, history, ("rollout_train", "rollout_val"), progress, epochs, n_total)
-    net.eval()
-    return Emulator(net=net, normalisation=norm, dt=float(dt), config=config,
-                    rollout_steps=int(rollout_steps), history=history, seed=int(seed),
-                    train_seconds=time.perf_counter() - t0)
+    final = made(net.eval(), history, int(rollout_steps), time.perf_counter() - t0)
+    final.one_step = one_step
+    return final
 
 
 # ----------------------------------------------------------------------------- forecasts and skill

@@ -27,7 +27,6 @@ only (the stored observations at ``t``) and compare with the truth at ``t + 1``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import BinaryIO
 
@@ -35,6 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from toyda import nets
 from toyda.metrics import correlation, rmse
 from toyda.observations import TRAINING_DATASET_DEFAULTS, ObsDataset  # noqa: F401 (re-exported)
 
@@ -43,7 +43,7 @@ MODES = ("A", "B")
 
 CHECKPOINT_FORMAT = "dalab.obs2obs/1"
 
-ProgressFn = Callable[[int, int, float, float], None]
+ProgressFn = nets.ProgressFn
 
 
 # ----------------------------------------------------------------------------- configuration
@@ -183,15 +183,6 @@ class Normalisation:
 # ----------------------------------------------------------------------------- the network
 
 
-def _mlp(sizes: list[int]) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for i in range(len(sizes) - 1):
-        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
-        if i < len(sizes) - 2:
-            layers.append(nn.GELU())
-    return nn.Sequential(*layers)
-
-
 class Obs2ObsNet(nn.Module):
     """SAT 1D-CNN + RS DeepSets + query head + SAT head.
 
@@ -209,11 +200,11 @@ class Obs2ObsNet(nn.Module):
                                 dilation=dilation, padding_mode="circular"), nn.GELU()]
         self.sat_encoder = nn.Sequential(*convs)
         e = config.set_dim
-        self.psi = _mlp([4, e, e, e])                 # ψ(sin 2πx, cos 2πx, z, y)
-        self.rho = _mlp([2 * e, e, e])                # ρ(mean ⊕ max)
+        self.psi = nets.mlp([4, e, e, e])                 # ψ(sin 2πx, cos 2πx, z, y)
+        self.rho = nets.mlp([2 * e, e, e])                # ρ(mean ⊕ max)
         self.sat_head = nn.Sequential(nn.Conv1d(c + e + 2, c, 1), nn.GELU(), nn.Conv1d(c, n_sat, 1))
         h = config.head_hidden
-        self.query_head = _mlp([c + e + 3, h, h, h, 1])
+        self.query_head = nets.mlp([c + e + 3, h, h, h, 1])
 
     @staticmethod
     def _position(x_unit: torch.Tensor) -> torch.Tensor:
@@ -259,12 +250,6 @@ class Obs2ObsNet(nn.Module):
 
 
 # ----------------------------------------------------------------------------- data
-
-
-def _default_device(device: str | torch.device | None) -> torch.device:
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def split_transitions(ds: ObsDataset, val_fraction: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
@@ -442,33 +427,27 @@ class TrainedObs2Obs:
 
     def save(self, f: str | BinaryIO) -> None:
         """Write a checkpoint (weights, normalisation, config, history) to a path or file object."""
-        torch.save({
-            "format": CHECKPOINT_FORMAT,
-            "state_dict": {k: v.detach().cpu() for k, v in self.net.state_dict().items()},
-            "config": asdict(self.config), "normalisation": asdict(self.normalisation),
-            "mode": self.mode, "alpha": float(self.alpha),
-            "climatology": torch.as_tensor(self.climatology),
-            "history": {k: [float(v) for v in vs] for k, vs in self.history.items()},
-            "train_transitions": torch.as_tensor(self.train_transitions),
-            "val_transitions": torch.as_tensor(self.val_transitions),
-            "test_transitions": torch.as_tensor(self.test_transitions),
-            "best_epoch": int(self.best_epoch), "seed": int(self.seed),
-            "train_seconds": float(self.train_seconds),
-        }, f)
+        nets.save_checkpoint(
+            f, CHECKPOINT_FORMAT, self.net,
+            config=asdict(self.config), normalisation=asdict(self.normalisation),
+            mode=self.mode, alpha=float(self.alpha),
+            climatology=torch.as_tensor(self.climatology),
+            history={k: [float(v) for v in vs] for k, vs in self.history.items()},
+            train_transitions=torch.as_tensor(self.train_transitions),
+            val_transitions=torch.as_tensor(self.val_transitions),
+            test_transitions=torch.as_tensor(self.test_transitions),
+            best_epoch=int(self.best_epoch), seed=int(self.seed),
+            train_seconds=float(self.train_seconds))
 
     @classmethod
     def load(cls, f: str | BinaryIO, device: str | torch.device | None = None) -> "TrainedObs2Obs":
         """Read a checkpoint written by :meth:`save` (onto ``device``, default CUDA if present)."""
-        ck = torch.load(f, map_location="cpu", weights_only=True)
-        if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"not an obs-to-obs checkpoint (expected format {CHECKPOINT_FORMAT!r})")
+        ck = nets.load_checkpoint(f, CHECKPOINT_FORMAT, "an obs-to-obs")
         config = Obs2ObsConfig(**ck["config"])
         nd = dict(ck["normalisation"])
         nd["sat_mean"], nd["sat_std"] = tuple(nd["sat_mean"]), tuple(nd["sat_std"])
         norm = Normalisation(**nd)
-        net = Obs2ObsNet(norm.n_sat, config)
-        net.load_state_dict(ck["state_dict"])
-        net.to(_default_device(device)).eval()
+        net = nets.load_weights(Obs2ObsNet(norm.n_sat, config), ck, device)
         return cls(net=net, normalisation=norm, config=config, mode=ck["mode"], alpha=ck["alpha"],
                    climatology=ck["climatology"].numpy(), history=ck["history"],
                    train_transitions=ck["train_transitions"].numpy(),
@@ -537,7 +516,7 @@ def train(ds: ObsDataset, config: Obs2ObsConfig = Obs2ObsConfig(), mode: str = "
         raise ValueError(f"lr must be > 0, got {lr!r}")
     if not alpha >= 0:
         raise ValueError(f"alpha must be >= 0 (weight of the RS query loss), got {alpha!r}")
-    dev = _default_device(device)
+    dev = nets.default_device(device)
     train_t, val_t, test_t = split_train_val_test(ds, config.val_fraction, config.test_fraction)
     train_snaps = np.union1d(train_t, train_t + 1)
     norm = Normalisation.from_dataset(ds, train_snaps)
@@ -547,48 +526,21 @@ def train(ds: ObsDataset, config: Obs2ObsConfig = Obs2ObsConfig(), mode: str = "
     val_rng_seed = int(rng.integers(2**31))
     t0 = time.perf_counter()
     history: dict[str, list[float]] = {"train": [], "val": [], "val_sat": [], "val_rs": []}
-    with torch.random.fork_rng(devices=[dev.index or 0] if dev.type == "cuda" else []):
-        torch.manual_seed(seed)
+
+    def batch_loss(tb: np.ndarray) -> torch.Tensor:
+        l_sat, l_rs = _loss(net, batcher, tb, mode, config, rng)
+        return l_sat + alpha * l_rs
+
+    def val_loss() -> tuple[float, dict[str, float]]:
+        v_sat, v_rs = (float(v) for v in _loss(net, batcher, val_t, mode, config,
+                                                np.random.default_rng(val_rng_seed)))
+        return v_sat + alpha * v_rs, {"val_sat": v_sat, "val_rs": v_rs}
+
+    with nets.seeded(seed, dev):
         net = Obs2ObsNet(norm.n_sat, config).to(dev)
-        opt = torch.optim.Adam(net.parameters(), lr=lr)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=lr / 20)
-        best, best_state, best_epoch, waited = np.inf, None, 0, 0
-        for epoch in range(1, epochs + 1):
-            net.train()
-            order = rng.permutation(train_t)
-            total, count = 0.0, 0
-            for i in range(0, order.size, config.batch_size):
-                tb = order[i:i + config.batch_size]
-                l_sat, l_rs = _loss(net, batcher, tb, mode, config, rng)
-                loss = l_sat + alpha * l_rs
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total += float(loss.detach()) * tb.size
-                count += tb.size
-            sched.step()
-            net.eval()
-            vrng = np.random.default_rng(val_rng_seed)
-            with torch.no_grad():
-                v_sat, v_rs = (float(v) for v in _loss(net, batcher, val_t, mode, config, vrng))
-            val = v_sat + alpha * v_rs
-            for key, v in (("train", total / count), ("val", val), ("val_sat", v_sat),
-                           ("val_rs", v_rs)):
-                history[key].append(v)
-            if progress is not None:
-                progress(epoch, epochs, total / count, val)
-            if val < best:
-                best, best_epoch, waited = val, epoch, 0
-                best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-            else:
-                waited += 1
-                if waited >= config.patience:
-                    break
-        if best_state is None:
-            raise ValueError(f"training diverged: the validation loss was never finite "
-                             f"({history['val'][-1]!r}); try a smaller lr than {lr}")
-        net.load_state_dict(best_state)
-    net.eval()
+        best_epoch = nets.fit(net, train_t, batch_loss, val_loss, epochs=epochs, lr=lr,
+                              batch_size=config.batch_size, patience=config.patience, rng=rng,
+                              history=history, progress=progress).best_epoch
     return TrainedObs2Obs(net=net, normalisation=norm, config=config, mode=mode, alpha=float(alpha),
                           climatology=climatology, history=history, train_transitions=train_t,
                           val_transitions=val_t, test_transitions=test_t, best_epoch=best_epoch, seed=int(seed),

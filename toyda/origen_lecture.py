@@ -96,10 +96,12 @@ def train_emulator(x_a: np.ndarray, seed: int = 0, epochs: int = 10_000, ft_epoc
     import torch  # noqa: PLC0415
     from torch import nn  # noqa: PLC0415
 
+    from toyda import nets  # noqa: PLC0415
+
     torch.manual_seed(seed)
     mean, std = x_a.mean(axis=0), x_a.std(axis=0)
     z = torch.as_tensor((x_a - mean) / std, dtype=torch.float32)
-    net = nn.Sequential(nn.Linear(3, 32), nn.Tanh(), nn.Linear(32, 32), nn.Tanh(), nn.Linear(32, 3))
+    net = nets.mlp([3, 32, 32, 3], activation=nn.Tanh)
     losses = []
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     for _ in range(epochs):

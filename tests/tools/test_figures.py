@@ -25,9 +25,12 @@ FAST_ARGS = {
 }
 """arguments that keep a slow tool fast; every other tool runs with its defaults"""
 VARIANTS = [("run_da_experiment", {"model": "lorenz96", "method": "etkf"}),
-            ("run_sweep", {"tool": "run_3dvar_cycle", "grid": {"sigma_o": [0.1, 0.3]}})]      # lines: one argument
+            ("run_sweep", {"tool": "run_3dvar_cycle", "grid": {"sigma_o": [0.1, 0.3]}}),      # lines: one argument
+            ("run_da_experiment", {"forecast_model": "emulator", "n_obs": 80, "burn_in": 4.0})]
 """second runs for figures a tool draws only for some arguments (the Hovmöller diagram: more than 3
-variables; a sweep's lines over one argument), each in a turn of its own"""
+variables; a sweep's lines over one argument; the emulator beside the true model), each in a turn of its
+own (one that needs an earlier product, the emulator, runs in the turn's workspace)"""
+NEEDS_PRODUCTS = {"forecast_model"}
 DRAWING = [name for name, spec in TOOLS.items() if spec.figures]
 
 
@@ -51,7 +54,8 @@ def drawn(tmp_path_factory):
         results = {name: run_tool(name, FAST_ARGS.get(name, {}), workspace=ws) for name in DRAWING}
         into[0] = variants
         for name, args in VARIANTS:
-            run_tool(name, args, workspace=tmp_path_factory.mktemp("variant"))
+            own = ws if NEEDS_PRODUCTS & set(args) else tmp_path_factory.mktemp("variant")
+            run_tool(name, args, workspace=own)
     finally:
         patch.undo()
     return results, figures, variants

@@ -93,6 +93,8 @@ def test_emulator_with_defaults_learns_and_rollout_fine_tuning_helps(tmp_path):
     assert m["valid_time"] > 1.0                  # Lorenz time units (≈ 0.9 Lyapunov times)
     assert m["one_step_rmse"] < 0.1
     assert {p.name for p in res.figures} == {"rollouts.png", "error_vs_lead.png", "loss_curves.png"}
+    # one training call gave both models; both are kept (the DA tool compares them)
+    assert {"emulator.pt", "emulator_one_step.pt"} <= {p.name for p in res.files}
 
 
 def _cli(*args, home):

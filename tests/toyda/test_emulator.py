@@ -81,7 +81,13 @@ def test_rollout_fine_tuning_improves_the_valid_time(analysis, test_truth):
     v1 = emulator.forecast_skill(rollout, test_truth, 600, n_starts=100).valid_time
     assert v1 > v0 + 0.2, (v0, v1)                        # seed 0: about 1.0 → 1.55 time units
     assert len(rollout.history["rollout_val"]) >= 1 and rollout.rollout_steps == 10
-    assert one_step.history["rollout_val"] == []
+    assert one_step.history["rollout_val"] == [] and one_step.one_step is None
+    # one training call yields both models: its one-step snapshot is the one-step-only model
+    snap = rollout.one_step
+    assert snap is not None and snap.rollout_steps == 0 and snap.history == one_step.history
+    np.testing.assert_array_equal(emulator.forecast(snap, test_truth[:5], 50),
+                                  emulator.forecast(one_step, test_truth[:5], 50))
+    assert snap.train_seconds <= rollout.train_seconds
 
 
 def test_save_load_round_trip(truth_model, test_truth, tmp_path):
