@@ -8,7 +8,7 @@ import numpy as np
 from pydantic import Field
 
 from tools import plots
-from tools.base import Example, RunContext, ToolArgs, ToolSpec
+from tools.base import Example, RunContext, ToolArgs, ToolError, ToolSpec
 from toyda import lorenz63 as l63
 from toyda import oscillator as osc
 from toyda.metrics import rmse
@@ -16,6 +16,19 @@ from toyda.metrics import rmse
 _O = osc.DEFAULTS
 _L = l63.DEFAULTS
 SEED = Field(0, ge=0, le=2**31 - 1, description="random seed (observation pattern and noise)")
+MIN_SIGMA = 1e-6
+"""smallest error standard deviation a run accepts: below it σ² is too small for B or R to stay
+positive definite next to O(1) states (the analysis would be NaN or the covariance singular)"""
+
+
+def check_sigmas(args: ToolArgs, *names: str) -> None:
+    """Refuse error standard deviations too small to give a positive-definite B or R, naming the argument."""
+    for name in names:
+        value = getattr(args, name)
+        if value < MIN_SIGMA:
+            raise ToolError(f"argument {name!r} = {value:g} is too small: σ² would make the "
+                            f"{'background' if name == 'sigma_b' else 'observation'}-error covariance "
+                            f"{'B' if name == 'sigma_b' else 'R'} numerically singular; use {name} >= {MIN_SIGMA:g}")
 
 
 class CycleArgs(ToolArgs):
@@ -37,6 +50,7 @@ def run_3dvar_cycle(args: CycleArgs, ctx: RunContext) -> tuple[str, dict[str, An
     how the unobserved component benefits through cycling, and how σ_b and σ_o set the gain.
     Returns analysis and background RMSE against the truth and the time-series figure.
     """
+    check_sigmas(args, "sigma_b", "sigma_o")
     rng = np.random.default_rng(args.seed)
     truth = osc.truth(args.n_steps)
     y, which = osc.observe(truth, args.obs_pattern, args.sigma_o, rng)
@@ -93,6 +107,7 @@ def run_origen_oscillator(args: OrigenOscillatorArgs, ctx: RunContext) -> tuple[
     keeps letting observation error in), with the covariance update it converges. Both
     variants are run on the same observations and compared in the RMSE figure.
     """
+    check_sigmas(args, "sigma_b", "sigma_o")
     truth = osc.truth(args.n_steps)
     runs = {}
     for update in (False, True):
@@ -148,6 +163,7 @@ def run_origen_lorenz63(args: OrigenLorenzArgs, ctx: RunContext) -> tuple[str, d
     Use it to see the reconstruction converge on a nonlinear system and before training the
     learned forecast model. Returns the RMSE per cycle and figures of the trajectories.
     """
+    check_sigmas(args, "sigma_o")
     rng = np.random.default_rng(args.seed)
     x0 = l63.X0 + rng.standard_normal(3)
     truth = l63.simulate(x0, args.n_steps, args.dt)
@@ -174,6 +190,22 @@ def run_origen_lorenz63(args: OrigenLorenzArgs, ctx: RunContext) -> tuple[str, d
     return summary, metrics
 
 
+# ----------------------------------------------------------------------------- cost estimates
+
+def origen_oscillator_cost(args: OrigenOscillatorArgs) -> tuple[float, float]:
+    """Estimated (bytes, seconds): both variants keep every cycle's trajectory (2 components) and B
+    per time index; about 2 µs per step and cycle (measured 1 µs), plus the figures."""
+    size = 2 * args.n_cycles * args.n_steps
+    return 8.0 * 4 * (size * 2 + 4 * args.n_steps), 3.0 + 2e-6 * size
+
+
+def origen_lorenz_cost(args: OrigenLorenzArgs) -> tuple[float, float]:
+    """Estimated (bytes, seconds): every cycle's reconstruction (3 components) and B per time index;
+    about 10 µs per step and cycle (measured 7.5 µs), plus the figures."""
+    size = args.n_cycles * args.n_steps
+    return 8.0 * 4 * (3 * size + 9 * args.n_steps), 3.0 + 1e-5 * size
+
+
 TOOLS = (
     ToolSpec(
         "run_3dvar_cycle", run_3dvar_cycle, CycleArgs,
@@ -190,7 +222,7 @@ TOOLS = (
         ),
     ),
     ToolSpec(
-        "run_origen_oscillator", run_origen_oscillator, OrigenOscillatorArgs,
+        "run_origen_oscillator", run_origen_oscillator, OrigenOscillatorArgs, cost=origen_oscillator_cost,
         keywords=((4, r"origen|orign|iterative (?:3d-?var )?reconstruction|oscillator cycles"
                       r"|reconstruct\w* (?:the )?(?:whole )?trajectory"),
                   (2, r"oscillator|unit circle")),
@@ -203,7 +235,7 @@ TOOLS = (
         ),
     ),
     ToolSpec(
-        "run_origen_lorenz63", run_origen_lorenz63, OrigenLorenzArgs,
+        "run_origen_lorenz63", run_origen_lorenz63, OrigenLorenzArgs, cost=origen_lorenz_cost,
         keywords=((5, r"lorenz|\bl-?63\b|butterfly|chaotic|lorentz|lornez"),),
         topic="ORIGEN Lorenz-63",
         figures=("rmse_per_cycle", "timeseries", "phase_xz"),
