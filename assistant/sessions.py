@@ -334,6 +334,15 @@ def drain(sink: queue.Queue, timeout: float = POLL_S) -> tuple[list[Any], bool]:
 
 # ----------------------------------------------------------------------------- formatting
 
+TAG = re.compile(r"<(?=[A-Za-z/!?])")
+
+
+def no_html(text: str) -> str:
+    """``text`` with every HTML tag neutralised (``<b`` → ``&lt;b``), so that a passage from an
+    uploaded file is shown as text and never rendered as HTML; ``a < b`` and math are unchanged."""
+    return TAG.sub("&lt;", text)
+
+
 def fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
@@ -421,9 +430,9 @@ class TurnView:
     def finish(self, text: str) -> None:
         """The whole answer, replacing the streamed pieces (same text, without stray whitespace)."""
         if self.answer_at is None:
-            self.token(text)
+            self.token(no_html(text))
         else:
-            self.history[self.answer_at]["content"] = text.strip()
+            self.history[self.answer_at]["content"] = no_html(text.strip())
 
     def fail(self, message: str, label: str = "Error") -> None:
         for i, start, _, args in self.pending:
