@@ -169,6 +169,10 @@ CELL_STEP_S = 4e-8
 """seconds per grid cell and RK4 step (measured 1.5–2e-8 s on one busy core of the 2-core class machine)"""
 WRITE_BYTES_S = 5e7
 """bytes of snapshots compressed and written per second (npz + NetCDF)"""
+FIGURE_S = 1.5
+"""seconds to draw and save one figure on a busy machine"""
+BASE_BYTES = 64 * 2**20
+"""memory of drawing the figures and writing the files, whatever the size"""
 
 
 def _run_bytes(n_members: int, n_steps: int, n_snaps: int, cells: int, pulses: float) -> float:
@@ -181,8 +185,8 @@ def simulate_cost(args: SimulateArgs) -> tuple[float, float]:
     """Estimated (bytes, seconds) of a simulate_atmosphere run."""
     cells = args.nx * args.nz
     pulses = args.n_steps * args.dt / args.pulse_period + 1
-    memory = _run_bytes(1, args.n_steps, args.n_snapshots, cells, pulses) + 16.0 * args.n_snapshots * cells
-    seconds = 2.0 + CELL_STEP_S * cells * args.n_steps + 8.0 * args.n_snapshots * cells / WRITE_BYTES_S
+    memory = BASE_BYTES + _run_bytes(1, args.n_steps, args.n_snapshots, cells, pulses) + 16.0 * args.n_snapshots * cells
+    seconds = 2 * FIGURE_S + CELL_STEP_S * cells * args.n_steps + 8.0 * args.n_snapshots * cells / WRITE_BYTES_S
     return memory, seconds
 
 
@@ -193,8 +197,8 @@ def observations_cost(args: ObservationsArgs) -> tuple[float, float]:
     steps = args.spinup_steps + args.snapshot_every * (args.n_snapshots - 1 + (args.spinup_steps == 0))
     pulses = steps * args.dt / args.pulse_period + 1
     snaps = args.n_trajectories * args.n_snapshots
-    memory = _run_bytes(args.n_trajectories, steps, args.n_snapshots, cells, pulses) + 24.0 * snaps * cells
-    seconds = 3.0 + CELL_STEP_S * cells * steps * args.n_trajectories + 16.0 * snaps * cells / WRITE_BYTES_S
+    memory = BASE_BYTES + _run_bytes(args.n_trajectories, steps, args.n_snapshots, cells, pulses) + 24.0 * snaps * cells
+    seconds = 5 * FIGURE_S + CELL_STEP_S * cells * steps * args.n_trajectories + 16.0 * snaps * cells / WRITE_BYTES_S
     return memory, seconds
 
 
