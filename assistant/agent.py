@@ -92,7 +92,8 @@ def make_tool(spec: ToolSpec, workspace: Workspace, progress: Progress | None = 
         except ToolError as exc:
             raise ToolException(f"Error: {exc}") from exc
         except Exception as exc:  # a bug in a tool must not end the conversation
-            raise ToolException(f"Error: {spec.name} failed unexpectedly ({type(exc).__name__}: {exc})") from exc
+            raise ToolException(workspace.scrub(f"Error: {spec.name} failed unexpectedly ({type(exc).__name__}: "
+                                                f"{exc})")) from exc
         return result.content(), result
 
     return StructuredTool.from_function(

@@ -262,12 +262,16 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
 
     def respond(message: str, lab: LabSession | None):
         lab = ensure(lab)
-        shown = False
+        shown, skipped, last = False, False, object()
         for _ in chat_turn(lab, message, on_wait=lambda: gr.Info(
                 "Your question is queued: it runs as soon as the current one has finished.")):
             shown = True
-            yield (list(lab.history), *latest_panel(lab), lab)
-        if not shown:   # an empty message: nothing to do, the page stays as it is
+            now = lab.latest.run_dir if lab.latest is not None else None
+            # the latest-run panel (and its files) only when it changed: under load, every update counts
+            skipped = now == last
+            yield (list(lab.history), *((gr.skip(),) * 3 if skipped else latest_panel(lab)), lab)
+            last = now
+        if not shown or skipped:   # the final state whole (an empty message: the page stays as it is)
             yield (list(lab.history), *latest_panel(lab), lab)
 
     def clear(lab: LabSession | None):

@@ -10,6 +10,7 @@ finish in time count as failures.
 from __future__ import annotations
 
 import os
+import resource
 import statistics
 import tempfile
 import time
@@ -41,6 +42,17 @@ def _student(url: str, i: int, tmp: str) -> dict:
             "runs": [r[0] for r in table["data"]], "tools": [r[1] for r in table["data"]]}
 
 
+def _cpu(pid: int) -> float:
+    """CPU seconds (user + system) process ``pid`` has used (Linux /proc)."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
@@ -52,11 +64,13 @@ def rows() -> list[Row]:
         proc, url, _ = _start(home)
         try:
             _turn(url, tmp)          # the first turn of a process imports the numerics (and waits for the index)
+            server_cpu0, client_cpu0 = _cpu(proc.pid), _own_cpu()
             t0 = time.perf_counter()
             with ThreadPoolExecutor(n) as pool:
                 futures = [pool.submit(_student, url, i, tmp) for i in range(n)]
                 done, _late = wait(futures, timeout=DEADLINE_S)
             wall = time.perf_counter() - t0
+            server_cpu, client_cpu = _cpu(proc.pid) - server_cpu0, _own_cpu() - client_cpu0
             outs = [f.result() for f in done if f.exception() is None]
             errors = [repr(f.exception())[:120] for f in done if f.exception() is not None]
         finally:
@@ -85,7 +99,9 @@ def rows() -> list[Row]:
             f"{len(finished)} finished runs on disk for {expected} asked"),
         Row("load", f"class of {n}: each sees only their own runs", float(isolated), "bool", "1", isolated,
             "2 runs per listing, one private session folder per student"),
-        Row("load", f"class of {n}: whole class", wall, "s", f"< {DEADLINE_S} s", wall < DEADLINE_S, ""),
+        Row("load", f"class of {n}: whole class", wall, "s", f"< {DEADLINE_S} s", wall < DEADLINE_S,
+            f"CPU: server {server_cpu:.0f} s ({server_cpu / (3 * n):.2f} s per request), the {n} simulated "
+            f"clients {client_cpu:.0f} s, on the same {cores} cores"),
     ]
 
 
