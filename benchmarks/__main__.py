@@ -12,6 +12,7 @@ from benchmarks import Row, markdown_table
 MODULES = [
     "benchmarks.bench_atmosphere",
     "benchmarks.bench_da",
+    "benchmarks.bench_da_methods",
     "benchmarks.bench_learning",
     "benchmarks.bench_retrieval",
     "benchmarks.bench_agent",

@@ -68,6 +68,8 @@ def rows() -> list[Row]:
             route(q, ("run_3dvar_cycle", {"sigma_o": 0.2}))
     per_request = (time.perf_counter() - t0) / (5 * len(requests))
     accuracy, n, _ = evaluate_routing(cases)
+    held = json.loads(EVAL.with_name("routing_heldout.json").read_text())["cases"]
+    held_accuracy, held_n, _ = evaluate_routing(held)
     overhead, wall = _overhead()
     return [
         Row("assistant.agent", "agent overhead per turn (no tool, no model time)", 1000 * overhead, "ms",
@@ -76,4 +78,6 @@ def rows() -> list[Row]:
             per_request < 0.020, f"mean over {len(requests)} evaluation requests"),
         Row("assistant.offline", "routing accuracy (tools and arguments)", accuracy, "fraction", ">= 0.95",
             accuracy >= 0.95, f"{n} requests in tests/assistant/routing_eval.json (written by the developers)"),
+        Row("assistant.offline", "routing accuracy, held-out phrasings", held_accuracy, "fraction", ">= 0.9",
+            held_accuracy >= 0.9, f"{held_n} requests in tests/assistant/routing_heldout.json (not tuned on)"),
     ]

@@ -46,6 +46,12 @@ def rows() -> list[Row]:
     ens_members, ens_steps = 16, 1000
     t_ens = best_of(lambda: at.simulate(cfg, ens_steps, 1, n_members=ens_members), repeat=2)
 
+    phi_ens = np.random.default_rng(0).random((20, cfg.nz, cfg.nx))
+    at.forecast(cfg, phi_ens, 1)  # compile / load the cache
+    interval = 25  # steps between snapshots of the training dataset (0.5 time units)
+    t_fc = best_of(lambda: at.forecast(cfg, phi_ens, interval, t0=3.0), repeat=3)
+    t_fc1 = best_of(lambda: at.forecast(cfg, phi_ens[0], 1000), repeat=3)
+
     _fma_peak(1)
     reps = 2_000_000
     t_peak = best_of(lambda: _fma_peak(reps), repeat=3)
@@ -61,5 +67,9 @@ def rows() -> list[Row]:
         Row("toyda.atmosphere", "plain numpy reference (same scheme)", 200 / t_np, "steps/s", "", None,
             "toyda.atmosphere.tendency + integrate.rk4_step"),
         Row("toyda.atmosphere", f"ensemble of {ens_members} trajectories", ens_members * ens_steps / t_ens,
-            "member-steps/s", "", None, "one compiled call, members in a loop"),
+            "member-steps/s", "", None, "simulate(): budget + snapshots, members in parallel (prange)"),
+        Row("toyda.atmosphere", "20-member forecast over one observation interval", t_fc, "s",
+            "< 0.1", t_fc < 0.1, f"atmosphere.forecast: {interval} RK4 steps, members in parallel (prange)"),
+        Row("toyda.atmosphere", "RK4 steps per second, one member, no budget", 1000 / t_fc1, "steps/s",
+            ">= 20000", 1000 / t_fc1 >= 20000, "atmosphere.forecast, 1000 steps"),
     ]

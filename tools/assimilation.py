@@ -7,15 +7,17 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from tools import plots
-from tools.base import Example, RunContext, ToolArgs, ToolError, ToolSpec
+from tools import plots, words
+from tools.base import Example, Prediction, RunContext, ToolArgs, ToolError, ToolSpec, arg
 from toyda import lorenz63 as l63
 from toyda import oscillator as osc
 from toyda.metrics import rmse
 
 _O = osc.DEFAULTS
 _L = l63.DEFAULTS
-SEED = Field(0, ge=0, le=2**31 - 1, description="random seed (observation pattern and noise)")
+EMULATOR_STATES = 2000
+"""states a reconstruction needs for train_lorenz63_emulator to learn from it (its default length here)"""
+SEED = arg(0, ge=0, le=2**31 - 1, description="random seed (observation pattern and noise)", phrases=words.SEED)
 MIN_SIGMA = 1e-6
 """smallest error standard deviation a run accepts: below it σ² is too small for B or R to stay
 positive definite next to O(1) states (the analysis would be NaN or the covariance singular)"""
@@ -32,12 +34,20 @@ def check_sigmas(args: ToolArgs, *names: str) -> None:
 
 
 class CycleArgs(ToolArgs):
-    n_steps: int = Field(_O.n_steps, ge=2, le=10_000, description="time steps (one revolution of the circle)")
-    sigma_b: float = Field(_O.sigma_b, gt=0, le=10, description="background-error standard deviation σ_b (B = σ_b² I)")
-    sigma_o: float = Field(_O.sigma_o, gt=0, le=10, description="observation-error standard deviation σ_o (R = σ_o²)")
-    obs_pattern: Literal["random", "alternating", "x1", "x2"] = Field(
-        _O.obs_pattern, description="which component is observed at each step")
-    covariance_update: bool = Field(False, description="Kalman covariance update B ← (I−KH)B after each analysis")
+    n_steps: int = arg(_O.n_steps, ge=2, le=10_000, description="time steps (one revolution of the circle)",
+        phrases=words.TIME_STEPS)
+    sigma_b: float = arg(_O.sigma_b, gt=0, le=10, description="background-error standard deviation σ_b (B = σ_b² I)",
+        phrases=words.SIGMA_B)
+    sigma_o: float = arg(_O.sigma_o, gt=0, le=10, description="observation-error standard deviation σ_o (R = σ_o²)",
+        phrases=words.SIGMA_O)
+    obs_pattern: Literal["random", "alternating", "x1", "x2"] = arg(
+        _O.obs_pattern, description="which component is observed at each step",
+        values={"alternating": ("alternating", "alternate", "alternately", "take turns"),
+                "x1": ("only x1", "just x1", "x1 only", "observe x1", "observing x1"),
+                "x2": ("only x2", "just x2", "x2 only", "observe x2", "observing x2"),
+                "random": ("random pattern", "randomly", "random component", "at random")})
+    covariance_update: bool = arg(False, description="Kalman covariance update B ← (I−KH)B after each analysis",
+        phrases=words.COVARIANCE_UPDATE, values=words.FIXED_B)
     seed: int = SEED
 
 
@@ -89,11 +99,16 @@ def cycle_metrics(rmse: np.ndarray, sigma_o: float) -> dict[str, float]:
 
 
 class OrigenOscillatorArgs(ToolArgs):
-    n_cycles: int = Field(_O.n_cycles, ge=1, le=500, description="ORIGEN cycles (cycle 0 = persistence 3D-Var)")
-    n_steps: int = Field(_O.n_steps, ge=2, le=10_000, description="time steps of the trajectory")
-    sigma_b: float = Field(_O.sigma_b, gt=0, le=10, description="initial background-error standard deviation σ_b")
-    sigma_o: float = Field(_O.sigma_o, gt=0, le=10, description="observation-error standard deviation σ_o")
-    covariance_update: bool = Field(False, description="update B ← (I−KH)B per time index across cycles (Kalman-style)")
+    n_cycles: int = arg(_O.n_cycles, ge=1, le=500, description="ORIGEN cycles (cycle 0 = persistence 3D-Var)",
+        phrases=words.N_CYCLES)
+    n_steps: int = arg(_O.n_steps, ge=2, le=10_000, description="time steps of the trajectory",
+        phrases=words.TIME_STEPS)
+    sigma_b: float = arg(_O.sigma_b, gt=0, le=10, description="initial background-error standard deviation σ_b",
+        phrases=words.SIGMA_B)
+    sigma_o: float = arg(_O.sigma_o, gt=0, le=10, description="observation-error standard deviation σ_o",
+        phrases=words.SIGMA_O)
+    covariance_update: bool = arg(False, description="update B ← (I−KH)B per time index across cycles (Kalman-style)",
+        phrases=words.COVARIANCE_UPDATE, values=words.FIXED_B)
     seed: int = SEED
 
 
@@ -115,7 +130,7 @@ def run_origen_oscillator(args: OrigenOscillatorArgs, ctx: RunContext) -> tuple[
         runs[update] = osc.origen_reconstruction(truth, args.n_cycles, args.sigma_b, args.sigma_o,
                                                  covariance_update=update, rng=np.random.default_rng(args.seed))
     rec = runs[args.covariance_update]
-    rounds = osc.sequential_rounds(truth, args.sigma_b, rng=np.random.default_rng(args.seed))
+    rounds = osc.sequential_rounds(truth, args.sigma_b, args.sigma_o, rng=np.random.default_rng(args.seed))
     ctx.progress(0.8, "drawing figures")
     ctx.save_figure(plots.rmse_per_cycle(
         {"fixed B (3D-Var)": runs[False].rmse, "covariance update B ← (I−KH)B": runs[True].rmse}, args.sigma_o,
@@ -138,20 +153,79 @@ def run_origen_oscillator(args: OrigenOscillatorArgs, ctx: RunContext) -> tuple[
     summary = (
         f"ORIGEN on the oscillator, {args.n_cycles} cycles {chosen} (σ_o={args.sigma_o:g}): RMSE {rec.rmse[0]:.3f} "
         f"in cycle 0 → {rec.rmse[-1]:.3f} in the final cycle ({rec.rmse[-1] / args.sigma_o:.2f} σ_o). "
-        f"On the same observations fixed B plateaus at {fixed[-1]:.3f} while the covariance update "
-        f"converges to {upd[-1]:.3f}. Two sequential rounds (x1, then x2 observed everywhere) bring the "
-        f"x2 error from {rounds.rmse[0, 1]:.3f} to {rounds.rmse[1, 1]:.3f}."
+        f"On the same observations {_compare_variants(fixed, upd)} Two sequential rounds (x1, then x2 observed "
+        f"everywhere, σ_o={args.sigma_o:g}) bring the x2 error from {rounds.rmse[0, 1]:.3f} to {rounds.rmse[1, 1]:.3f}."
     )
     return summary, metrics
 
 
+def _trend(rmse: np.ndarray) -> str:
+    """How the RMSE per cycle ends, from the means of its last two quarters: 'plateaus at',
+    'keeps falling to' or 'rises to' (changes within 10% count as a plateau: the cycles are noisy)."""
+    q = max(1, len(rmse) // 4)
+    before, last = float(np.mean(rmse[-2 * q:-q])), float(np.mean(rmse[-q:]))
+    change = (last - before) / max(before, 1e-12)
+    return "keeps falling to" if change < -0.1 else "rises to" if change > 0.1 else "plateaus at"
+
+
+def _compare_variants(fixed: np.ndarray, upd: np.ndarray) -> str:
+    """The fixed-B vs covariance-update comparison, said from the numbers (not from the lecture's expectation)."""
+    if len(fixed) < 4:
+        return (f"fixed B ends at {fixed[-1]:.3f} and the covariance update at {upd[-1]:.3f} ({len(fixed)} cycles are "
+                "too few to tell a plateau from convergence; try 20 or more).")
+    better = "lower than" if upd[-1] < 0.95 * fixed[-1] else "higher than" if upd[-1] > 1.05 * fixed[-1] else "about"
+    return (f"fixed B {_trend(fixed)} {fixed[-1]:.3f} while the covariance update {_trend(upd)} {upd[-1]:.3f} "
+            f"({better} fixed B).")
+
+
 class OrigenLorenzArgs(ToolArgs):
-    n_steps: int = Field(_L.n_steps, ge=10, le=20_000, description="model time steps of the trajectory")
-    dt: float = Field(_L.dt, gt=0, le=0.05, description="model time step (Lorenz time units)")
-    n_cycles: int = Field(_L.n_cycles, ge=1, le=200, description="ORIGEN cycles (cycle 0 = persistence 3D-Var)")
-    sigma_o: float = Field(_L.sigma_o, gt=0, le=20, description="observation-error standard deviation per observed component")
-    covariance_update: bool = Field(True, description="B ← Pᵃ per time index across cycles (Kalman-style)")
+    n_steps: int = arg(EMULATOR_STATES, ge=10, le=20_000,
+                       description="model time steps of the trajectory (the default is long enough to train "
+                                   "train_lorenz63_emulator on)",
+        phrases=words.TIME_STEPS)
+    dt: float = arg(_L.dt, gt=0, le=0.05, description="model time step (Lorenz time units)",
+        phrases=words.DT)
+    n_cycles: int = arg(_L.n_cycles, ge=1, le=200, description="ORIGEN cycles (cycle 0 = persistence 3D-Var)",
+        phrases=words.N_CYCLES)
+    sigma_o: float = arg(_L.sigma_o, gt=0, le=20, description="observation-error standard deviation per observed component",
+        phrases=words.SIGMA_O)
+    covariance_update: bool = arg(True, description="B ← Pᵃ per time index across cycles (Kalman-style)",
+        phrases=words.COVARIANCE_UPDATE, values=words.FIXED_B)
     seed: int = SEED
+    variant: Literal["dalab", "lecture"] = arg(
+        "dalab", phrases=["variant", "as in the notebook", "lecture version"],
+        values={"dalab": ["dalab", "default", "fast"], "lecture": ["lecture", "notebook", "faithful", "original"]},
+        description="dalab (default): cycle 0 persistence 3D-Var, subsets per time and cycle, the arguments above; "
+                    "lecture: the notebook exactly (solve_ivp truth dt 0.1 to t=20 from (0,1,20), x_b=0, Gaussian "
+                    "B0, one subset per iteration, Joseph-form B←Pᵃ, 20 iterations, σo 1, its MLP emulator); "
+                    "the other arguments except seed are then ignored")
+
+
+def _origen_lecture(args: OrigenLorenzArgs, ctx: RunContext) -> tuple[str, dict[str, Any]]:
+    from toyda import origen_lecture as ol  # noqa: PLC0415
+
+    rng = np.random.default_rng(args.seed)
+    t, truth = ol.truth()
+    rec = ol.reconstruct(truth, rng)
+    ctx.progress(0.2, "training the notebook's emulator (10,000 + 2,000 epochs)")
+    predict, _ = ol.train_emulator(rec.x_a[-1], seed=args.seed)
+    starts, fc = ol.forecasts(predict, truth)
+    ref = np.stack([truth[starts + k] for k in range(fc.shape[1])], axis=1)
+    fc_rmse = np.sqrt(np.mean((fc - ref) ** 2, axis=(0, 2)))
+    np.savez_compressed(ctx.file("origen_l63.npz"), x_true=truth, x_a=rec.x_a[-1], x_a_cycle0=rec.x_a[0],
+                        rmse=rec.rmse, t=t, dt=0.1, sigma_o=1.0)
+    ctx.save_figure(plots.rmse_per_cycle({"ORIGEN reconstruction (lecture variant)": rec.rmse}, 1.0,
+                                         "ORIGEN on Lorenz-63, lecture variant: RMSE per iteration"), "rmse_per_cycle")
+    ctx.save_figure(plots.lorenz_timeseries(t, truth, rec.x_a[0], rec.x_a[-1], rec.y_last,
+                                            "Lorenz-63 ORIGEN, lecture variant: 20 iterations, σ_o=1"), "timeseries")
+    metrics = {**cycle_metrics(rec.rmse, 1.0), "variant": "lecture", "n_states": int(len(truth)),
+               "forecast_rmse_lead1": float(fc_rmse[1]), "forecast_rmse_lead20": float(fc_rmse[-1])}
+    summary = (f"ORIGEN on Lorenz-63, lecture variant (the notebook's method): RMSE {rec.rmse[0]:.3f} after "
+               f"iteration 1 → {rec.rmse[-1]:.3f} after iteration 20 (the notebook reports about 0.66); subsets "
+               f"{', '.join(rec.subsets)}. The notebook's MLP emulator, trained on the reconstruction, forecasts from "
+               f"every 20th state with RMSE {fc_rmse[1]:.3f} after 1 step and {fc_rmse[-1]:.3f} after 20 steps "
+               f"(2 time units).")
+    return summary, metrics
 
 
 def run_origen_lorenz63(args: OrigenLorenzArgs, ctx: RunContext) -> tuple[str, dict[str, Any]]:
@@ -162,8 +236,12 @@ def run_origen_lorenz63(args: OrigenLorenzArgs, ctx: RunContext) -> tuple[str, d
 
     Use it to see the reconstruction converge on a nonlinear system and before training the
     learned forecast model. Returns the RMSE per cycle and figures of the trajectories.
+    variant="dalab" (default) is described above; variant="lecture" runs the lecture notebook's
+    method exactly (one subset per iteration, x_b = 0, Gaussian B0, Joseph form, its emulator).
     """
     check_sigmas(args, "sigma_o")
+    if args.variant == "lecture":
+        return _origen_lecture(args, ctx)
     rng = np.random.default_rng(args.seed)
     x0 = l63.X0 + rng.standard_normal(3)
     truth = l63.simulate(x0, args.n_steps, args.dt)
@@ -180,14 +258,80 @@ def run_origen_lorenz63(args: OrigenLorenzArgs, ctx: RunContext) -> tuple[str, d
                                             f"Lorenz-63 ORIGEN: {args.n_cycles} cycles, σ_o={args.sigma_o:g}"),
                     "timeseries")
     ctx.save_figure(plots.lorenz_phase(truth, rec.x_a[0], rec.x_a[-1]), "phase_xz")
-    metrics = {**cycle_metrics(rec.rmse, args.sigma_o), "sigma_a_final": float(rec.sigma_a[-1]), "n_states": int(len(truth))}
+    metrics = {**cycle_metrics(rec.rmse, args.sigma_o), "variant": "dalab", "sigma_a_final": float(rec.sigma_a[-1]), "n_states": int(len(truth))}
     summary = (
-        f"ORIGEN on Lorenz-63 over {args.n_steps} steps (dt={args.dt:g}, t = 0…{t[-1]:.1f}) from random partial "
+        f"ORIGEN on Lorenz-63 (dalab variant) over {args.n_steps} steps (dt={args.dt:g}, t = 0…{t[-1]:.1f}) from random partial "
         f"observations with σ_o={args.sigma_o:g}: RMSE {rec.rmse[0]:.3f} after cycle 0 (persistence 3D-Var) → "
         f"{rec.rmse[-1]:.3f} after {args.n_cycles} cycles "
         f"({'with' if args.covariance_update else 'without'} B ← Pᵃ). Saved origen_l63.npz for the emulator."
     )
     return summary, metrics
+
+
+def _explain_cycle(result: Any, question: str) -> str | None:
+    """The 3D-Var cycle's own numbers for a question about them (gain, error)."""
+    q = question.lower()
+    a, m = result.args, result.metrics
+    sb, so = float(a["sigma_b"]), float(a["sigma_o"])
+    out = []
+    if "gain" in q or "weight" in q or "trust" in q:
+        g = m["gain_first"]
+        out.append(
+            f"The gain came out as {g:.3f} at the first step: K = σ_b²/(σ_b²+σ_o²) = {sb:g}²/({sb:g}²+{so:g}²) = "
+            f"{sb * sb:.4g}/{sb * sb + so * so:.4g}. The background-error variance is {sb * sb / (so * so):.2g}× the "
+            f"observation-error variance, so each analysis moves {100 * g:.0f}% of the way from the background to "
+            f"the observation (variances, not standard deviations, set the weights).")
+        if a.get("covariance_update"):
+            out.append(f"With the covariance update B shrank after each analysis, so the gain fell to "
+                       f"{m['gain_last']:.3f} by the last step.")
+    if any(w in q for w in ("rmse", "error", "plateau", "good", "accura", "sigma", "σ", "converge")):
+        out.append(f"The analysis RMSE was {m['rmse_analysis']:.3f}, {m['rmse_analysis'] / so:.2f} σ_o (σ_o = {so:g}), "
+                   f"against {m['rmse_background']:.3f} for the background; x1 {m['rmse_x1']:.3f}, x2 {m['rmse_x2']:.3f}.")
+    return " ".join(out) or None
+
+
+def _explain_origen(result: Any, question: str) -> str | None:
+    """An ORIGEN run's own numbers for a question about its error or convergence."""
+    q = question.lower()
+    if not any(w in q for w in ("rmse", "error", "plateau", "converge", "good", "cycle", "improv", "better")):
+        return None
+    m, so = result.metrics, float(result.args["sigma_o"])
+    text = (f"The reconstruction error went from {m['rmse_cycle0']:.3f} after cycle 0 to {m['rmse_final']:.3f} after "
+            f"the last cycle, {m['rmse_final_over_sigma_o']:.2f} σ_o (σ_o = {so:g}).")
+    if "rmse_final_fixed_B" in m:
+        text += (f" On the same observations fixed B ended at {m['rmse_final_fixed_B']:.3f} and the covariance "
+                 f"update at {m['rmse_final_updated_B']:.3f}.")
+    return text
+
+
+def _below_sigma_o(result: Any) -> tuple[str, str]:
+    r, so = result.metrics["rmse_analysis"], result.args["sigma_o"]
+    return ("below" if r < so else "above"), f"the analysis RMSE came out {r:.3f} against σ_o = {so:g}"
+
+
+CLIMATOLOGY_STD = 1 / np.sqrt(2)
+"""standard deviation of one component of a point moving uniformly on the unit circle"""
+
+
+def _unobserved_improves(result: Any) -> tuple[str, str]:
+    m = result.metrics
+    worse = max(m["rmse_x1"], m["rmse_x2"])
+    tracked = worse < 0.5 * CLIMATOLOGY_STD
+    return ("yes" if tracked else "no"), (
+        f"x1 ended with RMSE {m['rmse_x1']:.3f} and x2 with {m['rmse_x2']:.3f}; knowing nothing (the circle's "
+        f"climatology) would give {CLIMATOLOGY_STD:.3f}, so 'tracked' means below half of that")
+
+
+def _update_beats_fixed(result: Any) -> tuple[str, str]:
+    m = result.metrics
+    fixed, upd = m["rmse_final_fixed_B"], m["rmse_final_updated_B"]
+    return ("updated" if upd < fixed else "fixed"), (f"fixed B ended at RMSE {fixed:.3f}, the covariance update at "
+                                                     f"{upd:.3f}")
+
+
+def _origen_below_sigma_o(result: Any) -> tuple[str, str]:
+    r, so = result.metrics["rmse_final"], result.args["sigma_o"]
+    return ("below" if r < so else "above"), f"the final reconstruction RMSE came out {r:.3f} against σ_o = {so:g}"
 
 
 # ----------------------------------------------------------------------------- cost estimates
@@ -213,6 +357,21 @@ TOOLS = (
                       r"|cycling|kalman gain|variational cycle"),),
         topic="3D-Var cycle",
         figures=("timeseries",),
+        explain=_explain_cycle,
+        predictions=(
+            Prediction("Will the analysis error (RMSE) end above or below the observation error σ_o = {sigma_o}?",
+                       ("above", "below"), _below_sigma_o),
+            Prediction("Only one component is observed at each step. Will the other, unobserved component still "
+                       "be tracked well (yes or no)?", ("yes", "no"), _unobserved_improves),
+        ),
+        hints=(
+            "Start from one analysis: with B = σ_b² I and one observed component, what fraction of the innovation "
+            "does the gain K = σ_b²/(σ_b²+σ_o²) accept?",
+            "Now cycle: the background of each step is the previous analysis (persistence). What happens to an "
+            "observation error that enters the analysis at one step?",
+            "Compare the analysis RMSE with σ_o and with the background RMSE; then try a smaller σ_b or switch on "
+            "the covariance update and see what changes.",
+        ),
         examples=(
             Example("run a 3D-Var cycle", {}),
             Example("Run a 3D-Var cycle with observation error 0.2", {"sigma_o": 0.2}),
@@ -223,10 +382,23 @@ TOOLS = (
     ),
     ToolSpec(
         "run_origen_oscillator", run_origen_oscillator, OrigenOscillatorArgs, cost=origen_oscillator_cost,
-        keywords=((4, r"origen|orign|iterative (?:3d-?var )?reconstruction|oscillator cycles"
+        keywords=((4, r"origen|orign|iterat\w* (?:3d-?var )?reconstruction|oscillator cycles"
                       r"|reconstruct\w* (?:the )?(?:whole )?trajectory"),
-                  (2, r"oscillator|unit circle")),
+                  (2, r"oscillator|oscilator|\bcircle\b")),
         topic="ORIGEN oscillator covariance update",
+        explain=_explain_origen,
+        predictions=(
+            Prediction("After {n_cycles} cycles, which ends with the lower error: fixed B or the covariance update "
+                       "(answer 'fixed' or 'updated')?", ("fixed", "updated"), _update_beats_fixed),
+        ),
+        hints=(
+            "Each ORIGEN cycle uses the previous reconstruction as its background and fresh noisy observations. "
+            "With fixed B, how much does each cycle trust the new observations?",
+            "If the background is already better than the observations but the gain stays the same, what keeps "
+            "entering the analysis every cycle?",
+            "The covariance update B ← (I−KH)B shrinks B where observations were used: the gain falls and the "
+            "error can keep falling. Run both and compare the RMSE per cycle.",
+        ),
         figures=("rmse_per_cycle", "trajectories", "final_cycle", "sequential_rounds"),
         examples=(
             Example("run ORIGEN on the oscillator", {}),
@@ -238,6 +410,18 @@ TOOLS = (
         "run_origen_lorenz63", run_origen_lorenz63, OrigenLorenzArgs, cost=origen_lorenz_cost,
         keywords=((5, r"lorenz|\bl-?63\b|butterfly|chaotic|lorentz|lornez"),),
         topic="ORIGEN Lorenz-63",
+        explain=_explain_origen,
+        predictions=(
+            Prediction("Lorenz-63 is chaotic and only random subsets of x, y, z are observed. Will the final "
+                       "reconstruction error be above or below σ_o = {sigma_o}?", ("above", "below"),
+                       _origen_below_sigma_o),
+        ),
+        hints=(
+            "Each time only a random subset (x, y, z, xy, …) is observed. How can an unobserved component still "
+            "be corrected in one analysis?",
+            "Across cycles, B ← Pᵃ carries what earlier cycles learned at each time. What does that do to the gain?",
+            "Look at the RMSE per cycle and compare the last value with σ_o.",
+        ),
         figures=("rmse_per_cycle", "timeseries", "phase_xz"),
         examples=(
             Example("run ORIGEN on Lorenz-63", {}),

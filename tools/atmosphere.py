@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from tools import plots
-from tools.base import Example, RunContext, ToolArgs, ToolError, ToolSpec
+from tools import plots, words
+from tools.base import Example, Prediction, RunContext, ToolArgs, ToolError, ToolSpec, arg
 from tools.datasets import NC_NAME, NPZ_NAME, save_netcdf, save_npz
 from toyda import atmosphere as at
 from toyda import observations as ob
@@ -21,17 +21,27 @@ TRAINING_DATASET_DEFAULTS = ob.TRAINING_DATASET_DEFAULTS
 class PhysicsArgs(ToolArgs):
     """The toy atmosphere's physical settings (shared by both tools)."""
 
-    nx: int = Field(_D.nx, ge=16, le=400, description="grid columns along x (periodic)")
-    nz: int = Field(_D.nz, ge=10, le=200, description="grid levels along z")
-    dt: float = Field(_D.dt, gt=0, le=1.0, description="RK4 time step (model time units); must be stable")
-    u: float = Field(_D.u, ge=-5, le=5, description="mean horizontal wind (domain units per time unit; + is right)")
-    w: float = Field(_D.w, ge=-2, le=2, description="mean vertical wind (domain units per time unit; + is up)")
-    K: float = Field(_D.K, ge=0, le=0.5, description="diffusivity K (domain units² per time unit)")
-    damping: float = Field(_D.damping, ge=0, le=5, description="linear damping rate λ (per time unit)")
-    sponge: float = Field(_D.sponge, ge=0, le=20, description="top sponge rate λ_top at the lid (per time unit)")
-    pulse_period: float = Field(_D.pulse_period, ge=0.1, le=50, description="period of the pulsed source A(t) "
-                                "(time units; at least 2 time steps)")
-    seed: int = Field(0, ge=0, le=2**31 - 1, description="random seed (pulse amplitudes, observation noise)")
+    nx: int = arg(_D.nx, ge=16, le=400, description="grid columns along x (periodic)",
+        phrases=("nx", "columns"))
+    nz: int = arg(_D.nz, ge=10, le=200, description="grid levels along z",
+        phrases=("nz",))
+    dt: float = arg(_D.dt, gt=0, le=1.0, description="RK4 time step (model time units); must be stable",
+        phrases=words.DT)
+    u: float = arg(_D.u, ge=-5, le=5, description="mean horizontal wind (domain units per time unit; + is right)",
+        phrases=("u", "mean wind", "horizontal wind", "wind speed", "wind"))
+    w: float = arg(_D.w, ge=-2, le=2, description="mean vertical wind (domain units per time unit; + is up)",
+        phrases=("w", "vertical wind", "updraft", "vertical velocity"))
+    K: float = arg(_D.K, ge=0, le=0.5, description="diffusivity K (domain units² per time unit)",
+        phrases=("k", "diffusivity", "diffusion", "diffusion coefficient", "kappa"))
+    damping: float = arg(_D.damping, ge=0, le=5, description="linear damping rate λ (per time unit)",
+        phrases=("damping", "damping rate", "lambda", "λ", "decay rate"))
+    sponge: float = arg(_D.sponge, ge=0, le=20, description="top sponge rate λ_top at the lid (per time unit)",
+        phrases=("sponge", "sponge rate", "sponge strength"))
+    pulse_period: float = arg(_D.pulse_period, ge=0.1, le=50,
+        description="period of the pulsed source A(t) (time units; at least 2 time steps)",
+        phrases=("pulse period", "source period"))
+    seed: int = arg(0, ge=0, le=2**31 - 1, description="random seed (pulse amplitudes, observation noise)",
+        phrases=words.SEED)
 
     def check(self) -> at.AtmosphereConfig:
         """The configuration, after the checks that involve several arguments."""
@@ -50,8 +60,10 @@ class PhysicsArgs(ToolArgs):
 
 
 class SimulateArgs(PhysicsArgs):
-    n_steps: int = Field(2000, ge=1, le=100_000, description="number of RK4 time steps")
-    n_snapshots: int = Field(10, ge=1, le=100, description="number of snapshots saved, evenly spread over the run")
+    n_steps: int = arg(2000, ge=1, le=100_000, description="number of RK4 time steps",
+        phrases=words.TIME_STEPS)
+    n_snapshots: int = arg(10, ge=1, le=100, description="number of snapshots saved, evenly spread over the run",
+        phrases=words.SNAPSHOTS)
 
 
 def simulate_atmosphere(args: SimulateArgs, ctx: RunContext) -> tuple[str, dict[str, Any]]:
@@ -97,15 +109,28 @@ def simulate_atmosphere(args: SimulateArgs, ctx: RunContext) -> tuple[str, dict[
 
 
 class ObservationsArgs(PhysicsArgs):
-    n_snapshots: int = Field(10, ge=2, le=2000, description="snapshots per trajectory (the lecture stores 10)")
-    snapshot_every: int = Field(50, ge=1, le=5000, description="RK4 steps between two snapshots")
-    spinup_steps: int = Field(1000, ge=0, le=50_000, description="RK4 steps before the first snapshot (spin-up to steady state)")
-    n_trajectories: int = Field(1, ge=1, le=64, description="independent runs (different pulse amplitudes) stored one after another")
-    n_radiosondes: int = Field(7, ge=1, le=64, description="radiosonde stations (columns), spread evenly in x")
-    n_levels: int = Field(18, ge=1, le=200, description="radiosonde levels per profile")
-    n_channels: int = Field(4, ge=1, le=16, description="satellite channels (Gaussian vertical weighting functions)")
-    rs_noise: float = Field(0.02, ge=0, le=1, description="radiosonde observation-error standard deviation (units of φ)")
-    sat_noise: float = Field(0.01, ge=0, le=1, description="satellite observation-error standard deviation (units of φ)")
+    n_snapshots: int = arg(TRAINING_DATASET_DEFAULTS["n_snapshots"], ge=2, le=2000,
+                           description="snapshots per trajectory (the lecture's notebook stores 10; the default is "
+                                       "enough to train the obs2obs network on)",
+        phrases=words.SNAPSHOTS)
+    snapshot_every: int = arg(TRAINING_DATASET_DEFAULTS["snapshot_every"], ge=1, le=5000,
+                              description="RK4 steps between two snapshots",
+        phrases=("snapshot every", "every # steps", "snapshots every"))
+    spinup_steps: int = arg(1000, ge=0, le=50_000, description="RK4 steps before the first snapshot (spin-up to steady state)",
+        phrases=("spin-up", "spinup", "spin up", "spin-up steps"))
+    n_trajectories: int = arg(TRAINING_DATASET_DEFAULTS["n_trajectories"], ge=1, le=64,
+                              description="independent runs (different pulse amplitudes) stored one after another",
+        phrases=("trajectories", "trajectory", "independent runs"))
+    n_radiosondes: int = arg(7, ge=1, le=64, description="radiosonde stations (columns), spread evenly in x",
+        phrases=("radiosondes", "radiosonde", "radio sondes", "sondes", "sonde", "stations", "radiosonde stations"))
+    n_levels: int = arg(18, ge=1, le=200, description="radiosonde levels per profile",
+        phrases=("levels", "vertical levels", "radiosonde levels", "levels per sonde", "levels per profile"))
+    n_channels: int = arg(4, ge=1, le=16, description="satellite channels (Gaussian vertical weighting functions)",
+        phrases=("channels", "satellite channels", "sat channels", "channel"))
+    rs_noise: float = arg(0.02, ge=0, le=1, description="radiosonde observation-error standard deviation (units of φ)",
+        phrases=("radiosonde noise", "rs noise", "sonde noise", "radiosonde error", "rs error"))
+    sat_noise: float = arg(0.01, ge=0, le=1, description="satellite observation-error standard deviation (units of φ)",
+        phrases=("satellite noise", "sat noise", "satellite error", "sat error"))
 
 
 def observe(args: ObservationsArgs) -> ob.ObsDataset:
@@ -163,6 +188,32 @@ def generate_observations(args: ObservationsArgs, ctx: RunContext) -> tuple[str,
     return summary, metrics
 
 
+def _explain_simulation(result: Any, question: str) -> str | None:
+    """The simulation's own budget numbers for a question about them."""
+    q = question.lower()
+    m = result.metrics
+    out = []
+    if any(w in q for w in ("budget", "residual", "closed", "clos", "balance", "conserv")):
+        rel = m["budget_residual_rel"]
+        verdict = "Yes, the budget is closed" if rel < 1e-3 else "The budget is not closed"
+        out.append(
+            f"{verdict}: over the run the source injected {m['acc_in']:.4g}, damping and the sponge removed "
+            f"{m['acc_loss']:.4g}, and the content ended at C = {m['C_final']:.4g}; the residual "
+            f"C(t) − C(0) − (injected − lost) is {m['budget_residual']:.3g}, {100 * rel:.3g}% of the injection. "
+            f"That residual comes from summing the fluxes with the rectangle rule; summed with the RK4 weights "
+            f"it is {m['budget_residual_rk4']:.2g} (round-off), so the scheme itself conserves the tracer.")
+    if any(w in q for w in ("steady", "equilibri", "level", "spin")):
+        drift = m["C_change_last_fifth_rel"]
+        out.append(f"Over the last fifth of the run C(t) changed by {100 * drift:+.1f}%: "
+                   + ("a statistical steady state." if abs(drift) < 0.1 else "still spinning up."))
+    return " ".join(out) or None
+
+
+def _budget_closes(result: Any) -> tuple[str, str]:
+    rel = result.metrics["budget_residual_rel"]
+    return ("yes" if rel < 1e-3 else "no"), f"the budget residual came out {100 * rel:.3g}% of the injected tracer"
+
+
 # ----------------------------------------------------------------------------- cost estimates
 
 CELL_STEP_S = 4e-8
@@ -205,8 +256,19 @@ def observations_cost(args: ObservationsArgs) -> tuple[float, float]:
 TOOLS = (
     ToolSpec(
         "simulate_atmosphere", simulate_atmosphere, SimulateArgs, cost=simulate_cost,
-        keywords=((2, r"simul|toy atmosphere|atmos\w*|atmo\b|advection|budget|tracer|diffusion|advect"),),
-        topic="toy atmosphere",
+        keywords=((2, r"simul|toy atmosphere|atmos\w*|atmo\b|advection|budget|tracer|diffusion|advect|2d model"
+                      r"|\bwind\b"),),
+        topic="toy atmosphere budget",
+        explain=_explain_simulation,
+        predictions=(
+            Prediction("The source injects tracer, damping and the sponge remove it. Will the budget close to better "
+                       "than 0.1% of the injected amount (yes or no)?", ("yes", "no"), _budget_closes),
+        ),
+        hints=(
+            "Write the budget: the change of content C(t) − C(0) should equal what was injected minus what was lost.",
+            "Where can tracer leave the domain? Think of the damping term, the top sponge and the walls.",
+            "Plot C(t), acc_in and acc_loss; the residual is the part no term explains. How does it change with dt?",
+        ),
         figures=("snapshots", "budget"),
         examples=(
             Example("simulate the toy atmosphere", {}),

@@ -46,19 +46,23 @@ class ToolArgs(BaseModel):
 
 
 def arg(default: Any = ..., *, phrases: tuple[str, ...] | list[str] = (),
-        values: dict[str, list[str]] | None = None, **kwargs: Any) -> Any:
+        values: dict[str, Any] | None = None, files: tuple[str, ...] = (), **kwargs: Any) -> Any:
     """A pydantic ``Field`` that also declares how students name the argument.
 
     ``phrases`` are the words students use for it ("obs error", "observation noise", "σo" for
     sigma_o; "let B evolve", "Kalman-style update" for covariance_update); ``values`` maps each
     allowed value of a text/literal argument to the words that mean it ({"etkf": ["ensemble
-    transform", "square-root enkf"]}). The offline model reads requests with these.
+    transform", "square-root enkf"]}); ``files`` the extensions of a file argument ((".csv", ".nc")).
+    A phrase with ``#`` says where the number stands ("every # steps"). The offline model reads
+    requests with these.
     """
     extra = dict(kwargs.pop("json_schema_extra", None) or {})
     if phrases:
         extra["phrases"] = list(phrases)
     if values:
         extra["values"] = {k: list(v) for k, v in values.items()}
+    if files:
+        extra["files"] = list(files)
     return Field(default, json_schema_extra=extra or None, **kwargs)
 
 
@@ -86,6 +90,19 @@ ToolFn = Callable[[Any, "RunContext"], tuple[str, dict[str, Any]]]
 
 
 @dataclass(frozen=True)
+class Prediction:
+    """A question a tutor asks before the run ("will the analysis error end above or below σ_o?"),
+    and how the run's own numbers answer it."""
+
+    question: str
+    """the question; ``{name}`` fields are filled from the call's validated arguments"""
+    options: tuple[str, ...]
+    """the answers a student can give, e.g. ("above", "below")"""
+    outcome: Callable[["ToolResult"], tuple[str, str]]
+    """(the right option, a sentence with the numbers that show it)"""
+
+
+@dataclass(frozen=True)
 class ToolSpec:
     """Everything about one tool, declared once in its module.
 
@@ -106,6 +123,19 @@ class ToolSpec:
     """names of the figures it saves (without .png)"""
     records: bool = True
     """False for tools that only read (search_lectures): no run directory is written."""
+    questions: tuple[str, ...] = ()
+    """regexes of questions this tool answers by running ("how does .* depend on"), not from the notes"""
+    read: Callable[[str], dict[str, Any]] | None = None
+    """reads the arguments that phrases cannot express (a sweep's grid, a list of methods) from a request"""
+    predictions: tuple[Prediction, ...] = ()
+    """what a tutor asks the student to predict before running it"""
+    hints: tuple[str, ...] = ()
+    """hints in steps, from gentle to nearly the answer, for the lab exercise this tool serves"""
+    explain: Callable[["ToolResult", str], str | None] | None = None
+    """answers a question about this tool's last result from its own numbers ("what did the gain come
+    out as?"), or None when the question is not about them"""
+    reproduce: Callable[[dict[str, Any]], str] | None = None
+    """``reproduce(record args) -> code`` for a reproduce.py that shows the science (default: run_tool again)."""
     cost: Callable[[Any], tuple[float, float]] | None = None
     """``cost(args) -> (bytes of memory, seconds)``: an estimate from the arguments, checked by
     ``run_tool`` against the server's limits before anything is written (None: always cheap)."""
@@ -123,7 +153,7 @@ class ToolSpec:
 
 
 class ToolResult(BaseModel):
-    """What every tool returns (DESIGN.md, "The tool contract")."""
+    """What every tool returns: the summary and metrics a person and an LLM read, the figures, files and reproduce code."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -280,6 +310,10 @@ class RunContext:
     files: list[Path] = field(default_factory=list)
     resolved: dict[str, str] = field(default_factory=dict)
     passages: list[dict[str, Any]] = field(default_factory=list)
+    tools: dict[str, Any] = field(default_factory=dict)
+    """the registry's tools, for a tool that works on other tools (write_script)"""
+    validate: Callable[[str, dict[str, Any] | None], Any] | None = None
+    """``validate(tool, args)``: the registry's argument check (a ToolError that names what is allowed)"""
 
     def save_figure(self, fig: Any, name: str) -> Path:
         """Save a matplotlib figure as ``<name>.png`` in the run directory."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tools import assimilation, atmosphere, lectures, learning
+from tools import assimilation, atmosda, atmosphere, da, lectures, learning, scripts
 from tools.base import (
     Progress,
     RunCancelled,
@@ -35,7 +35,7 @@ from tools.base import (
 
 
 # The tool modules, in the order tools are listed; each declares its tools once (``TOOLS``).
-MODULES = (atmosphere, learning, assimilation, lectures)
+MODULES = (atmosphere, learning, assimilation, da, atmosda, scripts, lectures)
 
 TOOLS: dict[str, ToolSpec] = {spec.name: spec for module in MODULES for spec in module.TOOLS}
 
@@ -203,7 +203,8 @@ def run_tool(
 
     with workspace.slot() if spec.records else _nothing():
         final, tmp = new_run_dir(workspace, name)
-        ctx = RunContext(name, parsed, tmp, workspace, guarded, final_dir=final)
+        ctx = RunContext(name, parsed, tmp, workspace, guarded, final_dir=final, tools=TOOLS,
+                         validate=lambda tool, a: validate_args(get_tool(tool), a))
         try:
             summary, metrics = spec.fn(parsed, ctx)
             metrics = clean_metrics(metrics)
@@ -220,11 +221,12 @@ def run_tool(
             discard(tmp, final)
             raise
         record = parsed.model_dump(mode="json") | ctx.resolved
+        code = spec.reproduce or (lambda r: reproduce_code(name, r, in_workspace=workspace.confined))
         relocate = lambda p: final / p.relative_to(tmp)  # noqa: E731
         result = ToolResult(
             tool=name, args=record, summary=summary, metrics=metrics,
             figures=[relocate(p) for p in ctx.figures], files=[relocate(p) for p in ctx.files],
-            run_dir=final, code=reproduce_code(name, record, in_workspace=workspace.confined), passages=ctx.passages,
+            run_dir=final, code=code(record), passages=ctx.passages,
         )
         if not spec.records:
             discard(tmp, final)

@@ -1,4 +1,4 @@
-"""One settings object, read from the environment (see DESIGN.md, "Configuration")."""
+"""One settings object, read from the environment: DALAB_HOME, DALAB_LLM, OPENAI_BASE_URL, OPENAI_API_KEY, DALAB_MODEL, DALAB_TIMEOUT."""
 
 from __future__ import annotations
 
@@ -50,20 +50,6 @@ class Settings(BaseModel):
             )
         return self
 
-    @property
-    def runs_dir(self) -> Path:
-        return self.home / "runs"
-
-    @property
-    def index_dir(self) -> Path:
-        return self.home / "index"
-
-    def describe_model(self) -> str:
-        """A short line saying which model answers, for the UI and the CLI."""
-        if self.llm == "offline":
-            return "offline model (built in, no LLM needed)"
-        where = self.openai_base_url or "api.openai.com"
-        return f"{self.model} at {where}"
 
 
 def from_env(env: dict[str, str] | None = None) -> Settings:

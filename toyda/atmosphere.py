@@ -426,3 +426,46 @@ def simulate(
                                        ("C", "I", "L", "acc_in", "acc_loss", "acc_in_rk4", "acc_loss_rk4")})
         return Simulation(cfg, snaps[0], steps * cfg.dt, steps, budget, final[0], amps[0])
     return Simulation(cfg, snaps, steps * cfg.dt, steps, budget, final, amps)
+
+
+def forecast(cfg: AtmosphereConfig, phi0: np.ndarray, n_steps: int, t0: float = 0.0,
+             strength: np.ndarray | float = 1.0, amplitudes: np.ndarray | None = None) -> np.ndarray:
+    """Advance an ensemble ``n_steps`` RK4 steps in one compiled call, members in parallel.
+
+    No budget and no snapshots: the forecast step of ensemble data assimilation.
+
+    Parameters
+    ----------
+    cfg : AtmosphereConfig
+    phi0 : ndarray, shape ``(N, nz, nx)`` (or ``(nz, nx)`` for one field)
+        Initial fields at time ``t0``.
+    n_steps : int
+        Number of RK4 steps of ``cfg.dt`` (``>= 0``).
+    t0 : float
+        Start time (sets the phase of the pulsed forcing).
+    strength : float or ndarray, shape ``(N,)``
+        Per-member factor on the source strength (1 = the configured amplitude).
+    amplitudes : ndarray, optional
+        Relative pulse amplitudes (see :func:`pulse_amplitudes`); default all ones.
+
+    Returns
+    -------
+    ndarray, shape of ``phi0``
+        Fields at ``t0 + n_steps·dt``.
+    """
+    if not isinstance(n_steps, (int, np.integer)) or n_steps < 0:
+        raise ValueError(f"n_steps must be an integer >= 0, got {n_steps!r}")
+    phi = np.array(phi0, dtype=float, copy=True)
+    single = phi.ndim == 2
+    phi = phi[None] if single else phi
+    if phi.ndim != 3 or phi.shape[1:] != (cfg.nz, cfg.nx):
+        raise ValueError(f"phi0 must have shape (N, {cfg.nz}, {cfg.nx}), got {np.shape(phi0)}")
+    n = phi.shape[0]
+    strength = np.broadcast_to(np.asarray(strength, dtype=float), (n,))
+    t_half = t0 + 0.5 * cfg.dt * np.arange(2 * n_steps + 1)
+    if amplitudes is None:
+        amplitudes = np.ones(int(np.floor(t_half[-1] / cfg.pulse_period)) + 1)
+    A = np.ascontiguousarray(strength[:, None] * forcing(cfg, t_half, amplitudes)[None, :])
+    _kernels.rk4_ensemble(phi, int(n_steps), cfg.dt, A, source(cfg), sponge_profile(cfg),
+                          cfg.u, cfg.w, cfg.K, cfg.dx, cfg.dz)
+    return phi[0] if single else phi

@@ -215,6 +215,14 @@ def tangent_linear(x: np.ndarray, sigma: float = 10.0, rho: float = 28.0,
     return J
 
 
+def tendency_torch(x, sigma: float = 10.0, rho: float = 28.0, beta: float = 8.0 / 3.0):
+    """The same tendency on a torch tensor ``(..., 3)`` (for autograd)."""
+    import torch  # noqa: PLC0415
+
+    X, Y, Z = x[..., 0], x[..., 1], x[..., 2]
+    return torch.stack([sigma * (Y - X), X * (rho - Z) - Y, X * Y - beta * Z], dim=-1)
+
+
 def _tendency_with_tlm(P: np.ndarray, t: float) -> np.ndarray:
     """Tendency of the packed array ``P = [x | M]`` (``(..., 3, 4)``): ``[f(x) | J(x) M]``."""
     x, M = P[..., 0], P[..., 1:]
@@ -370,8 +378,10 @@ def assimilate(y: np.ndarray, sigma_o: float, x0_b: np.ndarray, B0: np.ndarray,
     is all NaN), ``x_k^a = x_k^b + K_k (y_k − H_k x_k^b)``, ``K_k = B_k H_kᵀ (H_k B_k H_kᵀ + R)⁻¹``;
     forecast ``x_{k+1}^b = M(x_k^a)`` with ``M`` the identity (``"persistence"``) or one RK4 step
     of Lorenz-63 (``"lorenz63"``). ``B_k = B0`` (static 3D-Var) or, with
-    ``covariance_update``, the extended-Kalman update ``A_k = (I − K_k H_k) B_k``,
-    ``B_{k+1} = M_k A_k M_kᵀ + Q`` (``M_k`` the tangent-linear propagator; ``I`` for persistence).
+    ``covariance_update``, the extended-Kalman update ``A_k = (I − K_k H_k) B_k`` (computed in
+    Joseph form, :func:`toyda.var3d.kalman_update`, so that it stays symmetric positive
+    semi-definite over any number of cycles), ``B_{k+1} = M_k A_k M_kᵀ + Q`` (``M_k`` the
+    tangent-linear propagator; ``I`` for persistence).
 
     Parameters
     ----------
@@ -420,7 +430,8 @@ def assimilate(y: np.ndarray, sigma_o: float, x0_b: np.ndarray, B0: np.ndarray,
     for k in range(T):
         out_b[k], out_B[k] = x, B
         if n_obs[k]:
-            an = var3d.analysis(x, yf[k], H[k], B, R[k])
+            update = var3d.kalman_update if covariance_update else var3d.analysis
+            an = update(x, yf[k], H[k], B, R[k])
             x, A = an.x_a, an.A
         else:
             A = B

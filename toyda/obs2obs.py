@@ -78,7 +78,11 @@ class Obs2ObsConfig:
     patience: int = 8
     """early stopping: epochs without a better validation loss before stopping"""
     val_fraction: float = 0.2
-    """fraction of each trajectory's transitions (the last ones in time) kept for validation"""
+    """fraction of each trajectory's transitions (before the test ones) kept for validation
+    (early stopping)"""
+    test_fraction: float = 0.15
+    """fraction of each trajectory's transitions (the last ones in time) never used in training
+    or early stopping: the honest held-out test split"""
 
     def __post_init__(self) -> None:
         for name in ("cnn_channels", "cnn_layers", "set_dim", "head_hidden", "n_in", "n_query",
@@ -95,6 +99,9 @@ class Obs2ObsConfig:
             raise ValueError(f"lr must be > 0, got {self.lr!r}")
         if not 0 < self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction!r}")
+        if not 0 <= self.test_fraction < 1 or self.val_fraction + self.test_fraction >= 1:
+            raise ValueError(f"test_fraction must be in [0, 1) with val_fraction + test_fraction < 1, got "
+                             f"{self.test_fraction!r} (val_fraction {self.val_fraction!r})")
 
 
 @dataclass(frozen=True)
@@ -283,6 +290,34 @@ def split_transitions(ds: ObsDataset, val_fraction: float = 0.2) -> tuple[np.nda
     return train, val
 
 
+def split_train_val_test(ds: ObsDataset, val_fraction: float = 0.2, test_fraction: float = 0.15
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split each trajectory's transitions in time: the last ``test_fraction`` (at least one
+    when > 0) are the test split, the ``val_fraction`` before them validation (early
+    stopping), the earlier ones training.
+
+    Returns
+    -------
+    train, val, test : int arrays of transition indices ``t``
+    """
+    tr = ds.transitions()
+    parts: tuple[list, list, list] = ([], [], [])
+    for k in np.unique(ds.traj[tr]):
+        tk = tr[ds.traj[tr] == k]
+        n_test = max(1, int(round(test_fraction * tk.size))) if test_fraction > 0 and tk.size > 2 else 0
+        rest = tk[:tk.size - n_test]
+        n_val = max(1, int(round(val_fraction * tk.size))) if rest.size > 1 else 0
+        parts[0].append(rest[:rest.size - n_val])
+        parts[1].append(rest[rest.size - n_val:])
+        parts[2].append(tk[tk.size - n_test:])
+    train, val, test = (np.concatenate(p).astype(np.int64) for p in parts)
+    if train.size == 0 or val.size == 0:
+        raise ValueError(f"the dataset has {tr.size} valid transitions; need at least 2 in one "
+                         "trajectory to split into training and validation (use more snapshots, "
+                         f"e.g. generate_dataset(**TRAINING_DATASET_DEFAULTS))")
+    return train, val, test
+
+
 def _check_mode(mode: str) -> str:
     if mode not in MODES:
         raise ValueError(f"mode must be 'A' (RS input points sampled anywhere from xtrue[t] "
@@ -355,6 +390,9 @@ class TrainedObs2Obs:
     """per epoch: ``train``, ``val`` (total loss), ``val_sat``, ``val_rs``"""
     train_transitions: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     val_transitions: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    """validation transitions (early stopping chose the weights on them)"""
+    test_transitions: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    """test transitions: never used in training or early stopping"""
     best_epoch: int = 0
     """epoch (1-based) whose weights were kept (lowest validation loss)"""
     seed: int = 0
@@ -413,6 +451,7 @@ class TrainedObs2Obs:
             "history": {k: [float(v) for v in vs] for k, vs in self.history.items()},
             "train_transitions": torch.as_tensor(self.train_transitions),
             "val_transitions": torch.as_tensor(self.val_transitions),
+            "test_transitions": torch.as_tensor(self.test_transitions),
             "best_epoch": int(self.best_epoch), "seed": int(self.seed),
             "train_seconds": float(self.train_seconds),
         }, f)
@@ -433,7 +472,9 @@ class TrainedObs2Obs:
         return cls(net=net, normalisation=norm, config=config, mode=ck["mode"], alpha=ck["alpha"],
                    climatology=ck["climatology"].numpy(), history=ck["history"],
                    train_transitions=ck["train_transitions"].numpy(),
-                   val_transitions=ck["val_transitions"].numpy(), best_epoch=ck["best_epoch"],
+                   val_transitions=ck["val_transitions"].numpy(),
+                   test_transitions=ck.get("test_transitions", torch.zeros(0, dtype=torch.int64)).numpy(),
+                   best_epoch=ck["best_epoch"],
                    seed=ck["seed"], train_seconds=ck["train_seconds"])
 
 
@@ -454,8 +495,9 @@ def train(ds: ObsDataset, config: Obs2ObsConfig = Obs2ObsConfig(), mode: str = "
           progress: ProgressFn | None = None) -> TrainedObs2Obs:
     """Train the obs-to-obs network on the transitions ``t → t + 1`` of ``ds``.
 
-    Loss ``L = L_sat + α L_rs`` (MSE in normalised units). The last ``config.val_fraction`` of
-    each trajectory's transitions are held out (:func:`split_transitions`); normalisation and
+    Loss ``L = L_sat + α L_rs`` (MSE in normalised units). The last ``config.test_fraction`` of
+    each trajectory's transitions are the test split and the ``config.val_fraction`` before
+    them validation (:func:`split_train_val_test`); normalisation and
     the climatology use the training snapshots only. Adam, minibatches of
     ``config.batch_size`` transitions with fresh random RS points (mode A) and query points
     each epoch; early stopping after ``config.patience`` epochs without a lower validation
@@ -496,7 +538,7 @@ def train(ds: ObsDataset, config: Obs2ObsConfig = Obs2ObsConfig(), mode: str = "
     if not alpha >= 0:
         raise ValueError(f"alpha must be >= 0 (weight of the RS query loss), got {alpha!r}")
     dev = _default_device(device)
-    train_t, val_t = split_transitions(ds, config.val_fraction)
+    train_t, val_t, test_t = split_train_val_test(ds, config.val_fraction, config.test_fraction)
     train_snaps = np.union1d(train_t, train_t + 1)
     norm = Normalisation.from_dataset(ds, train_snaps)
     climatology = np.asarray(ds.xtrue, float)[train_snaps].mean(axis=0)
@@ -549,7 +591,7 @@ def train(ds: ObsDataset, config: Obs2ObsConfig = Obs2ObsConfig(), mode: str = "
     net.eval()
     return TrainedObs2Obs(net=net, normalisation=norm, config=config, mode=mode, alpha=float(alpha),
                           climatology=climatology, history=history, train_transitions=train_t,
-                          val_transitions=val_t, best_epoch=best_epoch, seed=int(seed),
+                          val_transitions=val_t, test_transitions=test_t, best_epoch=best_epoch, seed=int(seed),
                           train_seconds=time.perf_counter() - t0)
 
 
@@ -691,8 +733,12 @@ def reconstruct_field(model: TrainedObs2Obs, ds: ObsDataset, t: int) -> FieldRec
 def evaluate(model: TrainedObs2Obs, ds: ObsDataset, transitions: np.ndarray | None = None
              ) -> dict[str, float]:
     """Mean of the :func:`reconstruct_field` metrics over ``transitions`` (default: the
-    model's validation transitions, i.e. held-out times of its training dataset)."""
-    ts = model.val_transitions if transitions is None else np.asarray(transitions)
+    model's test transitions, never used in training or early stopping; its validation
+    transitions for a model trained without a test split)."""
+    if transitions is None:
+        ts = model.test_transitions if model.test_transitions.size else model.val_transitions
+    else:
+        ts = np.asarray(transitions)
     if ts.size == 0:
         raise ValueError("no transitions to evaluate")
     ms = [reconstruct_field(model, ds, int(t)).metrics for t in ts]

@@ -70,15 +70,20 @@ def check_spd(M: np.ndarray, name: str) -> np.ndarray:
     try:
         np.linalg.cholesky(M)
     except np.linalg.LinAlgError:
-        lam = np.linalg.eigvalsh(M).min()
+        lam = np.linalg.eigvalsh(M).reshape(-1, M.shape[-1])
+        worst = lam[np.argmin(lam[:, 0])]                 # the matrix with the smallest eigenvalue
+        why = ("" if worst[0] <= 0 else
+               f" > 0 but numerically singular (largest {worst[-1]:.3g}, ratio {worst[0] / worst[-1]:.1e})")
         raise ValueError(
-            f"{name} must be symmetric positive definite (SPD), got smallest eigenvalue {lam:.3g}"
+            f"{name} must be symmetric positive definite (SPD), got smallest eigenvalue {worst[0]:.3g}{why}"
         ) from None
     return M
 
 
-def _check_problem(x_b, y, H, B, R):
-    """Validate and convert ``(x_b, y, H, B, R)``; return float arrays."""
+def _check_problem(x_b, y, H, B, R, b_semidefinite: bool = False):
+    """Validate and convert ``(x_b, y, H, B, R)``; return float arrays. With ``b_semidefinite``
+    (a covariance carried by a cycle), ``B`` need only be finite and is symmetrised, not
+    Cholesky-checked: propagated through a chaotic model it may be numerically singular."""
     x_b = np.asarray(x_b, dtype=float)
     y = np.asarray(y, dtype=float)
     H = np.asarray(H, dtype=float)
@@ -97,7 +102,13 @@ def _check_problem(x_b, y, H, B, R):
     if not (np.all(np.isfinite(x_b)) and np.all(np.isfinite(y)) and np.all(np.isfinite(H))):
         raise ValueError("x_b, y and H must be finite, got NaN or inf entries "
                          "(mask missing observations out of y and H first)")
-    B = check_spd(B, "B")
+    if b_semidefinite:
+        B = np.asarray(B, dtype=float)
+        if B.ndim < 2 or B.shape[-1] != B.shape[-2] or not np.all(np.isfinite(B)):
+            raise ValueError(f"B must be a finite square matrix (..., n, n), got shape {B.shape}")
+        B = 0.5 * (B + _swap(B))
+    else:
+        B = check_spd(B, "B")
     R = check_spd(R, "R")
     if B.shape[-1] != n:
         raise ValueError(f"B must have shape (..., n, n) = (..., {n}, {n}), got shape {B.shape}")
@@ -192,6 +203,29 @@ def analysis(x_b: np.ndarray, y: np.ndarray, H: np.ndarray, B: np.ndarray,
     A = B - K @ (H @ B)
     A = 0.5 * (A + _swap(A))
     return Analysis(x_a=x_a, K=K, innovation=d, A=A)
+
+
+def kalman_update(x_b: np.ndarray, y: np.ndarray, H: np.ndarray, P: np.ndarray,
+                  R: np.ndarray) -> Analysis:
+    """The analysis of a cycled (extended) Kalman filter, covariance in Joseph form.
+
+    As :func:`analysis`, but ``P`` is a covariance carried by the cycle (symmetric positive
+    semi-definite up to round-off, possibly numerically singular: only symmetrised, not
+    Cholesky-checked), and ``A = (I − K H) P (I − K H)ᵀ + K R Kᵀ`` (Joseph form; Bucy & Joseph
+    1968), which stays symmetric positive semi-definite for any gain where ``(I − K H) P`` can
+    lose both to round-off over many cycles.
+
+    Returns
+    -------
+    Analysis
+        ``x_a (..., n)``, ``K (..., n, p)``, ``innovation (..., p)``, ``A (..., n, n)`` (symmetrised).
+    """
+    x_b, y, H, P, R = _check_problem(x_b, y, H, P, R, b_semidefinite=True)
+    K = _gain(P, H, R)
+    d = y - _mv(H, x_b)
+    IKH = np.eye(x_b.shape[-1]) - K @ H
+    A = IKH @ P @ _swap(IKH) + K @ R @ _swap(K)
+    return Analysis(x_a=x_b + _mv(K, d), K=K, innovation=d, A=0.5 * (A + _swap(A)))
 
 
 # ----------------------------------------------------------------------------- variational form

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from assistant.offline import passage_answer
+from assistant.answers import passage_answer
 
 EVAL = Path(__file__).with_name("retrieval_eval.json")
 

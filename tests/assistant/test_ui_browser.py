@@ -246,7 +246,7 @@ def test_lecture_answers_render_their_maths(page):
     box.fill("what is the scalar kalman gain?")
     box.press("Enter")
     answer = page.locator("#chat").get_by_test_id("bot").last
-    expect(answer).to_contain_text("From the lecture notes", timeout=WAIT_MS)
+    expect(answer).to_contain_text("Sources: [corpus/", timeout=WAIT_MS)
     expect(answer).to_contain_text("[corpus/da_basics.md §")
     expect(answer.locator(".katex").first).to_be_visible()            # $…$ typeset, not raw dollars
     assert "$\\sigma" not in answer.inner_text()
@@ -271,13 +271,13 @@ def test_a_question_sent_during_a_run_is_answered_after_it(page):
     box.press("Enter")
     expect(box).to_have_value("")                                   # taken, not lost
     expect(page.get_by_text("Your question is queued")).to_be_visible()
-    assert "over 5000 steps" not in chat.inner_text()               # ... while the first was still running
+    assert "(dalab variant) over 5000 steps" not in chat.inner_text()               # ... while the first was still running
     users = chat.get_by_test_id("user")
     expect(users).to_have_count(before + 2, timeout=WAIT_MS)
     assert [u.inner_text() for u in users.all()[-2:]] == [first_q,
                                                            "why does 3D-Var with a fixed B plateau?"]
-    expect(chat.get_by_test_id("bot").last).to_contain_text("From the lecture notes", timeout=WAIT_MS)
+    expect(chat.get_by_test_id("bot").last).to_contain_text("Sources: [corpus/", timeout=WAIT_MS)
     text = chat.inner_text()
-    first = text.index("ORIGEN on Lorenz-63 over 5000 steps")
-    assert first < text.index("From the lecture notes", first)       # answered in the order sent
+    first = text.index("ORIGEN on Lorenz-63 (dalab variant) over 5000 steps")
+    assert first < text.index("Sources: [corpus/", first)            # answered in the order sent
     no_problems(page)

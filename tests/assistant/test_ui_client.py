@@ -13,7 +13,6 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from tools.assimilation import CycleArgs
-from toyda.observations import TRAINING_DATASET_DEFAULTS
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -102,8 +101,8 @@ def test_lab_sequence_streams_progress_and_runs_every_step(client):
         (step,) = steps(final, tool)
         assert step["metadata"]["status"] == "done", tool
     assert "epochs=3" in texts(steps(final, "train_obs2obs")[0])
-    made = texts(steps(final, "generate_observations")[0])                         # enough data to train on
-    assert all(f"{k}={v}" in made for k, v in TRAINING_DATASET_DEFAULTS.items())
+    trained = texts(steps(final, "train_obs2obs")[0])           # the generated dataset was enough to train on
+    assert "the latest dataset" in trained and "generated a training dataset" not in trained
     # while training ran, its step was pending and showed the progress bar with the epoch
     running = [texts(s) for h in updates for s in steps(h, "train_obs2obs") if s["metadata"]["status"] == "pending"]
     assert any("█" in t and "epoch" in t for t in running), running[-3:]
@@ -187,3 +186,12 @@ def test_lecture_search_and_refused_upload(client, tmp_path, lecture_home):
 
 def _runs(client: Client) -> list[list[str]]:
     return client.predict(api_name="/runs")[1]["data"]
+
+
+def test_tutor_mode_toggle_asks_for_a_prediction_before_running(client):
+    client.predict(True, api_name="/tutor")
+    history, *_ = client.predict("run a 3D-Var cycle with sigma_o 0.3", api_name="/chat")
+    assert "above or below" in texts(history[-1]) and not steps(history, "run_3dvar_cycle")
+    history, *_ = client.predict("below", api_name="/chat")
+    (step,) = steps(history, "run_3dvar_cycle")
+    assert step["metadata"]["status"] == "done" and "you said **below**" in texts(history[-1])

@@ -6,17 +6,28 @@ from tools.base import ToolError
 from tools.registry import run_tool
 
 
+LECTURE_SIZE = {"n_snapshots": 10, "snapshot_every": 50, "n_trajectories": 1}   # the notebook's dataset
+
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    """generate_observations (lecture size) → train_obs2obs (defaults) in one workspace."""
+    """generate_observations (defaults) → train_obs2obs (defaults) in one workspace: the lab's flow."""
     ws = tmp_path_factory.mktemp("lab")
-    small = run_tool("generate_observations", workspace=ws)
+    made = run_tool("generate_observations", workspace=ws)
     trained = run_tool("train_obs2obs", workspace=ws)
-    return ws, small, trained
+    return ws, made, trained
 
 
-def test_training_refuses_to_learn_from_the_lecture_sized_dataset_and_says_so(lab):
-    _, small, trained = lab
+def test_a_dataset_made_with_defaults_is_trained_on_as_it_is(lab):
+    _, made, trained = lab
+    assert made.metrics["n_transitions"] >= 100
+    assert "Training data: the latest dataset" in trained.summary and "generated" not in trained.summary
+    assert trained.args["dataset"] == str(made.files[0].resolve()) or trained.args["dataset"].startswith(str(made.run_dir))
+
+
+def test_training_refuses_to_learn_from_the_lecture_sized_dataset_and_says_so(tmp_path):
+    small = run_tool("generate_observations", LECTURE_SIZE, workspace=tmp_path)
+    trained = run_tool("train_obs2obs", {"epochs": 1}, workspace=tmp_path)
     assert small.metrics["n_transitions"] == 9
     assert "only 9 transitions" in trained.summary and "generated a training dataset" in trained.summary
     assert trained.args["dataset"].endswith("dyn_truth_obs.npz") and str(trained.run_dir) in trained.args["dataset"]
@@ -25,7 +36,8 @@ def test_training_refuses_to_learn_from_the_lecture_sized_dataset_and_says_so(la
 def test_generated_training_data_keeps_the_students_observing_system(tmp_path):
     from tools.datasets import load_npz
 
-    run_tool("generate_observations", {"n_radiosondes": 5, "n_channels": 3, "rs_noise": 0.05}, workspace=tmp_path)
+    run_tool("generate_observations", {"n_radiosondes": 5, "n_channels": 3, "rs_noise": 0.05, **LECTURE_SIZE},
+             workspace=tmp_path)
     trained = run_tool("train_obs2obs", {"epochs": 1}, workspace=tmp_path)
     from tools.atmosphere import ObservationsArgs
 
@@ -51,6 +63,13 @@ def test_evaluations_use_the_latest_model_and_its_dataset(lab):
     prof = run_tool("predict_profile", workspace=ws)
     assert prof.metrics["is_station"] == 0
     assert prof.metrics["rmse"] < prof.metrics["rmse_persistence"]
+    # the skill claim names every baseline it beats or does not, from the numbers
+    m = prof.metrics
+    others = (m["rmse_persistence"], m["rmse_climatology"], m["rmse_nearest_station"])
+    assert ("better than all three baselines" in prof.summary) == all(m["rmse"] < v for v in others)
+    assert f"{m['rmse_climatology']:.3f}" in prof.summary and f"{m['rmse_nearest_station']:.3f}" in prof.summary
+    assert ("misses the shape" in prof.summary) == (m["shape_correlation"] < 0.7
+                                                    or not 0.7 <= m["pred_max"] / m["truth_max"] <= 1.4)
     assert prof.args["model"] == str(trained.run_dir / "obs2obs.pt")
     rec = run_tool("reconstruct_field", {"time_index": int(prof.metrics["time_index"])}, workspace=ws)
     assert rec.metrics["held_out"] == 1
@@ -98,3 +117,22 @@ def test_every_remaining_tool_runs_with_its_defaults_from_the_cli(lab, tmp_path)
     for name in ("simulate_atmosphere", "generate_observations", "run_origen_lorenz63", "train_lorenz63_emulator"):
         result = _cli(name, home=tmp_path)
         assert result["tool"] == name and result["figures"], name
+
+
+def test_tool_defaults_are_the_science_defaults():
+    """The learning tools keep torch out of `dalab tools` (their toyda modules import it), so their
+    defaults are written in the argument models; they must equal the toyda configs'."""
+    from tools.atmosphere import TRAINING_DATASET_DEFAULTS, ObservationsArgs
+    from tools.learning import EmulatorArgs, TrainArgs
+    from toyda.emulator import DEFAULT_ROLLOUT_STEPS, EmulatorConfig
+    from toyda.obs2obs import Obs2ObsConfig
+
+    assert (TrainArgs().epochs, TrainArgs().lr) == (Obs2ObsConfig().epochs, Obs2ObsConfig().lr)
+    assert EmulatorArgs().epochs == EmulatorConfig().epochs and EmulatorArgs().rollout_steps == DEFAULT_ROLLOUT_STEPS
+    assert all(getattr(ObservationsArgs(), k) == v for k, v in TRAINING_DATASET_DEFAULTS.items())
+
+
+def test_a_lorenz63_reconstruction_made_with_defaults_is_trained_on(tmp_path):
+    run_tool("run_origen_lorenz63", workspace=tmp_path)
+    em = run_tool("train_lorenz63_emulator", {"epochs": 3, "rollout_steps": 0}, workspace=tmp_path)
+    assert "Training data: the latest reconstruction" in em.summary     # no silent second ORIGEN run

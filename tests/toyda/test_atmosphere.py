@@ -132,3 +132,23 @@ def test_bad_run_arguments_say_what_is_allowed():
         at.simulate(CFG, 10, 20)
     with pytest.raises(ValueError, match="phi0 must have shape"):
         at.simulate(CFG, 10, 1, phi0=np.zeros((5, 5)))
+
+
+def test_parallel_ensemble_forecast_matches_simulate_and_numpy():
+    cfg = at.AtmosphereConfig(nx=24, nz=12)
+    rng = np.random.default_rng(3)
+    phi0 = rng.random((3, cfg.nz, cfg.nx))
+    strength = np.array([0.5, 1.0, 1.7])
+    out = at.forecast(cfg, phi0, 30, t0=0.3, strength=strength)
+    # the budget-monitoring simulate() path, one member at a time (same forcing)
+    for m in range(3):
+        ref = phi0[m]
+        amps = np.ones(10)
+        f = lambda p, tt: at.tendency(p, strength[m] * at.forcing(cfg, np.array(tt), amps), cfg)  # noqa: E731
+        for n in range(30):
+            ref = rk4_step(f, ref, 0.3 + n * cfg.dt, cfg.dt)
+        np.testing.assert_allclose(out[m], ref, rtol=1e-10, atol=1e-12)
+    assert not np.shares_memory(out, phi0)
+    np.testing.assert_array_equal(at.forecast(cfg, phi0[0], 0), phi0[0])
+    with pytest.raises(ValueError, match="phi0 must have shape"):
+        at.forecast(cfg, np.zeros((2, 5, 5)), 3)

@@ -192,7 +192,21 @@ def test_checkpoint_round_trip_gives_identical_predictions(ds, model, tmp_path):
         assert m.normalisation == model.normalisation and m.config == model.config
         assert m.history == model.history and m.mode == model.mode
         np.testing.assert_array_equal(m.val_transitions, model.val_transitions)
+        np.testing.assert_array_equal(m.test_transitions, model.test_transitions)
         np.testing.assert_array_equal(m.climatology, model.climatology)
+
+
+def test_test_split_is_last_in_time_and_never_trained_or_validated_on(ds):
+    train, val, test = obs2obs.split_train_val_test(ds, 0.2, 0.15)
+    assert set(train).isdisjoint(test) and set(val).isdisjoint(test) and set(train).isdisjoint(val)
+    assert sorted([*train, *val, *test]) == sorted(ds.transitions())
+    for k in np.unique(ds.traj):
+        tk, vk, sk = (a[ds.traj[a] == k] for a in (train, val, test))
+        assert sk.size >= 1 and tk.max() < vk.min() < vk.max() < sk.min()   # test = the last ones
+    _, _, none = obs2obs.split_train_val_test(ds, 0.2, 0.0)
+    assert none.size == 0
+    with pytest.raises(ValueError, match="test_fraction"):
+        obs2obs.Obs2ObsConfig(val_fraction=0.5, test_fraction=0.5)
 
 
 def test_load_refuses_other_files():
