@@ -31,11 +31,16 @@ class _Deadline(httpx.SyncByteStream):
         self.inner, self.deadline, self.total, self.request = inner, deadline, total, request
 
     def __iter__(self):
-        for chunk in self.inner:
-            if time.monotonic() > self.deadline:
-                self.inner.close()
-                raise RequestTimeout(f"the whole reply took longer than {self.total:g} s", self.request)
-            yield chunk
+        try:
+            for chunk in self.inner:
+                if time.monotonic() > self.deadline:
+                    self.inner.close()
+                    raise RequestTimeout(f"the whole reply took longer than {self.total:g} s", self.request)
+                yield chunk
+        except httpx.ReadTimeout as exc:
+            if isinstance(exc, RequestTimeout):
+                raise
+            raise RequestTimeout("the reply stopped in the middle", self.request) from exc
 
     def close(self) -> None:
         self.inner.close()
@@ -75,6 +80,8 @@ class WholeRequestTimeout(httpx.BaseTransport):
             threading.Thread(target=close_when_it_comes, daemon=True).start()
             raise RequestTimeout(f"no reply within {self.first_byte:g} s", request)
         if "error" in box:
+            if isinstance(box["error"], httpx.ReadTimeout):    # the inner read timeout won the race
+                raise RequestTimeout(f"no reply within {self.first_byte:g} s", request) from box["error"]
             raise box["error"]
         response = box["response"]
         response.stream = _Deadline(response.stream, deadline, self.total, request)
