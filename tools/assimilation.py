@@ -343,16 +343,28 @@ def origen_oscillator_cost(args: OrigenOscillatorArgs) -> tuple[float, float]:
     return 64 * 2**20 + 8.0 * 4 * (size * 2 + 4 * args.n_steps), 6.0 + 2e-6 * size
 
 
+LECTURE_COST = (0.5 * 2**30, 90.0)
+"""(bytes, seconds) of the lecture variant, whose size is fixed: 200 states, 20 iterations and the
+notebook's MLP trained for 10,000 + 2,000 full-batch epochs (torch working memory)"""
+
+
 def origen_lorenz_cost(args: OrigenLorenzArgs) -> tuple[float, float]:
     """Estimated (bytes, seconds): every cycle's reconstruction (3 components) and B per time index;
-    about 10 µs per step and cycle (measured 7.5 µs), plus three figures."""
+    about 10 µs per step and cycle (measured 7.5 µs), plus three figures (the lecture variant: fixed)."""
+    if args.variant == "lecture":
+        return LECTURE_COST
     size = args.n_cycles * args.n_steps
     return 64 * 2**20 + 8.0 * 4 * (3 * size + 9 * args.n_steps), 4.5 + 1e-5 * size
 
 
+def cycle_cost(args: CycleArgs) -> tuple[float, float]:
+    """Estimated (bytes, seconds) of a 3D-Var cycle: a few (n_steps, 2) series, 2 µs a step, two figures."""
+    return 64 * 2**20 + 8.0 * 16 * args.n_steps, 3.0 + 2e-6 * args.n_steps
+
+
 TOOLS = (
     ToolSpec(
-        "run_3dvar_cycle", run_3dvar_cycle, CycleArgs,
+        "run_3dvar_cycle", run_3dvar_cycle, CycleArgs, cost=cycle_cost,
         keywords=((4, r"3d[- ]?var|3dvr|three[- ]dimensional variational|(?:assimilation|analysis|da) cycl"
                       r"|cycling|kalman gain|variational cycle"),),
         topic="3D-Var cycle",

@@ -102,6 +102,12 @@ class Prediction:
     """(the right option, a sentence with the numbers that show it)"""
 
 
+def flat_cost(mib: float, seconds: float) -> Callable[[Any], tuple[float, float]]:
+    """``ToolSpec.cost`` of a tool whose size its arguments do not change (one small model, one
+    figure, a script): about ``mib`` MiB and ``seconds`` s whatever it is asked."""
+    return lambda args: (mib * 2**20, seconds)
+
+
 @dataclass(frozen=True)
 class ToolSpec:
     """Everything about one tool, declared once in its module.

@@ -13,7 +13,7 @@ from tools import plots
 from tools.assimilation import EMULATOR_STATES as MIN_EMULATOR_STATES
 from tools.atmosphere import ObservationsArgs, observe
 from tools import words
-from tools.base import Example, RunContext, ToolArgs, ToolSpec, arg, ToolError
+from tools.base import Example, RunContext, ToolArgs, ToolError, ToolSpec, arg, flat_cost
 from tools.datasets import NPZ_NAME, load_npz, save_npz
 
 MODEL_NAME = "obs2obs.pt"
@@ -460,6 +460,11 @@ def emulator_cost(args: EmulatorArgs) -> tuple[float, float]:
     return TORCH_BYTES, 10.0 + STATE_EPOCH_S * states * (args.epochs + rollout)
 
 
+EVALUATION_COST = flat_cost(1024, 30.0)
+"""predict_profile and reconstruct_field: load one model and one dataset (sized by the limits on
+generate_observations), evaluate the network at one time, draw one or two figures"""
+
+
 TOOLS = (
     ToolSpec(
         "train_obs2obs", train_obs2obs, TrainArgs, cost=train_cost,
@@ -472,7 +477,7 @@ TOOLS = (
         ),
     ),
     ToolSpec(
-        "predict_profile", predict_profile, ProfileArgs,
+        "predict_profile", predict_profile, ProfileArgs, cost=EVALUATION_COST,
         keywords=((5, r"\bprofiles?\b|unseen colu?mn|eval(?:uation)?\s*(?:1|one|#1|i)\b|new location"
                       r"|colu?mn with(?:out| no) (?:a )?(?:station|radiosonde)|no (?:station|radiosonde)"),
                   (3.2, r"\bcolu?mn \d+")),
@@ -484,7 +489,7 @@ TOOLS = (
         ),
     ),
     ToolSpec(
-        "reconstruct_field", reconstruct_field, ReconstructArgs,
+        "reconstruct_field", reconstruct_field, ReconstructArgs, cost=EVALUATION_COST,
         keywords=((5, r"reconstruct\w* (?:the )?(?:full |whole |entire |2d )?(?:tracer )?field|field reconstruction"
                       r"|query (?:it |the (?:network|net|model) )?everywhere|eval(?:uation)?\s*(?:2|two|#2|ii)\b"
                       r"|(?:full|whole|entire|complete) (?:2d |tracer |2d tracer )?field"),

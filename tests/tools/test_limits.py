@@ -44,14 +44,27 @@ def test_every_tool_with_its_defaults_fits_the_default_limits(limits):
     assert (s.max_memory_gb, s.max_run_seconds) == (2.0, 600.0)
     for spec in TOOLS.values():
         if spec.cost is not None:
-            memory, seconds = spec.cost(spec.args())
+            needs = any(f.is_required() for f in spec.args.model_fields.values())
+            required = spec.examples[0].args if needs else {}                 # write_script needs its tool
+            memory, seconds = spec.cost(spec.args(**required))
             assert 0 < memory <= s.max_memory_gb * 2**30 and 0 < seconds <= s.max_run_seconds, spec.name
 
 
-def test_the_expensive_tools_declare_a_cost():
-    assert {n for n, spec in TOOLS.items() if spec.cost is not None} >= {
-        "simulate_atmosphere", "generate_observations", "train_obs2obs", "run_origen_oscillator",
-        "run_origen_lorenz63", "train_lorenz63_emulator"}
+def test_every_tool_declares_a_cost():
+    assert [n for n, spec in TOOLS.items() if spec.cost is None] == []
+    lecture = TOOLS["run_origen_lorenz63"].cost(TOOLS["run_origen_lorenz63"].args(variant="lecture", n_steps=10))
+    assert lecture[1] >= 30                                              # its fixed size trains an MLP for long
+
+
+def test_the_da_estimates_follow_the_arguments():
+    spec = TOOLS["run_da_experiment"]
+    small = spec.cost(spec.args(method="etkf"))
+    more = spec.cost(spec.args(method="etkf", n_members=200))
+    longer = spec.cost(spec.args(method="etkf", n_obs=10_000))
+    assert small[0] < more[0] and small[1] < more[1] and small[1] < longer[1] and small[0] < longer[0]
+    compare = TOOLS["compare_da_methods"]
+    one, three = (compare.cost(compare.args(methods=m)) for m in ("etkf", "etkf,pf,3dvar"))
+    assert one[1] < three[1]
 
 
 @pytest.mark.parametrize("name,args,says", [
@@ -60,11 +73,25 @@ def test_the_expensive_tools_declare_a_cost():
     ("generate_observations", {"nx": 200, "nz": 100, "n_trajectories": 8, "n_snapshots": 10, "snapshot_every": 5000,
                                "spinup_steps": 50_000}, "s (the limit is 600 s per run, DALAB_MAX_RUN_SECONDS)"),
     ("train_lorenz63_emulator", {"epochs": 5000, "rollout_steps": 100}, "DALAB_MAX_RUN_SECONDS"),
+    ("assimilate_atmosphere", {"n_members": 200}, "DALAB_MAX_RUN_SECONDS"),
 ])
 def test_runs_too_big_are_refused_with_the_estimate_before_anything_is_written(tmp_path, limits, name, args, says):
     with pytest.raises(ToolError, match="would need about") as err:
         run_tool(name, args, workspace=tmp_path)
     assert says in str(err.value) and "smaller run" in str(err.value)
+    assert nothing_written(tmp_path)
+
+
+def test_da_twins_are_sized_before_the_truth_is_made(tmp_path, limits):
+    with pytest.raises(ToolError, match=r"too long for an interactive call .* fewer n_obs .* fewer n_members"):
+        run_tool("run_da_experiment", {"model": "lorenz96", "method": "pf", "n_members": 2000, "n_obs": 20_000},
+                 workspace=tmp_path)
+    with pytest.raises(ToolError, match=r"these 4 methods together are too long"):
+        run_tool("compare_da_methods", {"methods": "pf,etkf,enkf,3dvar", "n_obs": 20_000, "obs_every": 500},
+                 workspace=tmp_path)
+    limits(DALAB_MAX_MEMORY_GB="0.05")               # the ensembles kept for the CRPS: 2 K N n numbers
+    with pytest.raises(ToolError, match=r"run_da_experiment with these arguments would need about \d+ MiB of memory"):
+        run_tool("run_da_experiment", {"method": "pf", "n_members": 2000, "n_obs": 200}, workspace=tmp_path)
     assert nothing_written(tmp_path)
 
 
