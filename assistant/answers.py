@@ -76,10 +76,18 @@ def units(text: str) -> list[tuple[str, str]]:
                 kind = "item" if re.match(r"\s*(?:[-*]|\d+\.)\s", ln) else "sentence"
                 flat = re.sub(r"\s+", " ", ln.replace("**", "")).strip()
                 flat = re.sub(r"^(?:[-*]|\d+\.)\s+", "", flat)
-                for s in re.split(r"(?<=[.!?])\s+(?=[A-Z0-9(\[$])", flat) if kind == "sentence" else [flat]:
+                for s in _SENTENCE_END.split(flat) if kind == "sentence" else [flat]:
                     if len(s.strip()) > 2:
                         out.append((kind, s.strip()))
     return out
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])(?<!\bal\.)(?<!e\.g\.)(?<!i\.e\.)(?<!\bcf\.)(?<!\bvs\.)(?<!\bEq\.)(?<!\bFig\.)"
+                           r"\s+(?=[A-Z0-9(\[$])")
+"""A sentence boundary: an end mark, then space and a capital, digit, bracket or formula; not after
+"et al.", "e.g.", "i.e.", "cf.", "vs.", "Eq.", "Fig."."""
+_REFERS_BACK = re.compile(r"^(?:This|These|That|Those|It|Its|They|Their|Such|Here|Both|Then)\b|^(?:\S+\s+){1,5}(?:these|those|its|their)\b")
+"""A sentence that leans on the one before it ("These correlations …") and is not quoted without it."""
 
 
 def _join_items(lines: list[str]) -> list[str]:
@@ -135,6 +143,9 @@ def passage_answer(query: str, passages: Sequence[dict[str, Any]], n: int = 3) -
         if not ranked:
             continue
         chosen = sorted(ranked[:2])
+        for _ in range(2):                           # quote the sentences it refers back to
+            if chosen[0] > 0 and us[chosen[0] - 1][0] == "sentence" and _REFERS_BACK.match(us[chosen[0]][1]):
+                chosen.insert(0, chosen[0] - 1)
         text = ""
         for j in chosen:
             text += (" " if text else "") + us[j][1]

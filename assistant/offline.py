@@ -51,10 +51,15 @@ _EXPLAIN = re.compile(r"\b(?:why|explain\w*|what|how|meaning|difference|describe
                       r"intuition|reason)\b")
 _QUESTION_LED = re.compile(r"^\s*(?:why|how|what|when|which|who|whats|what's|is|are|does|do|did|explain|describe|"
                            r"define|tell me|where|should|was|were|can)\b")
-_RUN_VERB = re.compile(r"\b(?:run|rerun|re-run|simulate|train|generate|make|create|perform|execute|start|launch|"
+_RUN_VERB = re.compile(r"\b(?:(?:run|rerun|re-run|simulate|train|generate|make|create|perform|execute|start|launch|"
                        r"try|plot|show me|compute|predict|reconstruct|evaluate|fit|repeat|redo|integrate|produce|"
-                       r"compare|sweep|assimilate|iterate|learn|give me|map|do (?:a|an|the|another|one more|it|"
-                       r"\d)|go)\b")
+                       r"compare|sweep|assimilate|iterate|learn|give me|map|go)\b|"
+                       r"(?:(?<=^)|(?<=[,;.!] )|(?<=\bplease )|(?<=\band )|(?<=\bthen )|(?<=\bnow )|(?<=\byou )|(?<=\blet's )"
+                       r"|(?<=\blets ))do (?!(?:you|i|we|they|these|those|not|so|this|that|all|any|both|more|less|most|"
+                       r"it work)\b)(?=\w))")
+"""A request to run something; "do" counts where a request starts with it and it is followed by what to do
+("do origen", "please do a 3D-Var cycle", "can you do 4D-Var"), not in a question ("do you…", "do these
+converge?", "what does localisation do in an EnKF?")."""
 _FOLLOW = re.compile(r"\b(?:again|same|now|instead|this time|rerun|re-run|repeat|redo|what about|how about|"
                      r"also|one more|then)\b|^\s*(?:and|with|without|but|using|for)\b")
 _THANKS = re.compile(r"^\s*(?:thanks?(?: you)?|thank u|thx|ty|cheers|great|nice|cool|perfect|awesome)\b[\s!.,]*"

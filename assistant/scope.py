@@ -87,7 +87,8 @@ _GENERIC = {"good", "like", "place", "today", "tomorrow", "time", "day", "week",
 
 @cache
 def course_terms() -> frozenset[str]:
-    """The course's own words: those of the lecture notes' headings and of the tools' declared phrases."""
+    """The course's own words: those of the lecture notes' headings, of the tools' declared phrases and of
+    the figures they draw ("rank histogram", "hovmoeller")."""
     words: set[str] = set()
     for path in sorted(corpus_dir().glob("*.md")):
         for line in path.read_text(encoding="utf-8").splitlines():
@@ -99,6 +100,7 @@ def course_terms() -> frozenset[str]:
                 words |= terms(p)
             for value, ps in values_of(spec.args, name).items():
                 words |= terms(" ".join([value, *ps]))
+        words |= terms(" ".join(f.replace("_", " ") for f in spec.figures))   # what the tools draw
     return frozenset(words - _GENERIC)
 
 

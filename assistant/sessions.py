@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.agent import AgentError, Session, for_people
+from assistant.agent import AgentError, Session
 from tools.base import RunCancelled, ToolResult, Workspace
 
 log = logging.getLogger("dalab.ui")
@@ -360,20 +360,30 @@ def progress_bar(fraction: float, message: str, width: int = 20) -> str:
 
 
 def step_body(args: dict[str, Any], result: ToolResult | None = None, error: str | None = None) -> str:
+    """The body of a tool step: its arguments and what came of them. The run's summary and a
+    refusal's reason are in the answer (and the summary in the Latest-run card), not repeated here."""
     body = f"**arguments:** `{args_text(args)}`"
     if error is not None:
-        return body + f"\n\n**Failed:** {for_people(error)}"
+        return body + "\n\n**Did not run** (the answer says why)."
     if result is None:
         return body
     if result.passages:
         cites = "\n".join(f"- {p.get('citation', '')} (score {p.get('score', 0):.2f})" for p in result.passages)
         return body + f"\n\n{len(result.passages)} passages:\n{cites}"
-    return body + f"\n\n{result.summary}"
+    return body + f"\n\nrun `{result.run_dir.name}` · {len(result.figures)} figure(s)"
 
 
 def figure_message(path: Path, tool: str) -> dict[str, Any]:
     return {"role": "assistant",
             "content": {"path": str(path), "mime_type": "image/png", "alt_text": f"{tool}: {path.stem}"}}
+
+
+def figure_digest(path: Path) -> str:
+    """A figure's content hash (the same drawing gives the same PNG bytes)."""
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return str(path)
 
 
 def load_result(run_dir: Path) -> ToolResult | None:
@@ -393,6 +403,7 @@ class TurnView:
         self.pending: list[tuple[int, float, str, dict[str, Any]]] = []   # (index, start, name, args)
         self.answer_at: int | None = None
         self.results: list[ToolResult] = []
+        self.shown: dict[str, str] = {}       # figure content hash -> "tool's name", shown in this turn
 
     def tool_start(self, name: str, args: dict[str, Any]) -> None:
         self.answer_at = None          # text streamed before a tool call is not the final answer
@@ -419,7 +430,19 @@ class TurnView:
         self.history[i]["content"] = step_body(args, result, error or ("no result" if result is None else None))
         if result is not None:
             self.results.append(result)
-            self.history.extend(figure_message(p, name) for p in result.figures)
+            for path in result.figures:
+                self.figure(path, name)
+
+    def figure(self, path: Path, tool: str) -> None:
+        """Show a figure, unless the same figure (by content) was shown earlier in this turn: then
+        refer to that one."""
+        digest = figure_digest(path)
+        if digest in self.shown:
+            self.history.append({"role": "assistant", "content": f"_{tool}'s `{path.stem}` is the same figure as "
+                                                                 f"{self.shown[digest]} above._"})
+            return
+        self.shown[digest] = f"{tool}'s `{path.stem}`"
+        self.history.append(figure_message(path, tool))
 
     def token(self, text: str) -> None:
         if self.answer_at is None:

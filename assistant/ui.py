@@ -43,6 +43,7 @@ import gradio as gr  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from assistant.agent import resolve_model  # noqa: E402
+from assistant.display import CSS, HEAD, READ_ONLY, metric_help  # noqa: E402
 from assistant.sessions import (  # noqa: E402
     LabSession,
     SessionKeys,
@@ -70,7 +71,7 @@ EXAMPLES = [
     "Run ORIGEN on the oscillator with the covariance update",
     "What is the difference between mode A and mode B?",
 ]
-METRIC_HEADERS = ["metric", "value"]
+METRIC_HEADERS = ["metric", "value", "meaning (unit)"]
 RUN_HEADERS = ["run", "tool", "key numbers"]
 log = logging.getLogger("dalab.ui")
 CHAT_TURNS_AT_ONCE = 32   # chat turns served (or waiting their session's turn) at once
@@ -81,7 +82,7 @@ MATH = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "
 # ----------------------------------------------------------------------------- formatting
 
 def metrics_frame(result: ToolResult | None) -> pd.DataFrame:
-    rows = [] if result is None else [[k, fmt(v)] for k, v in result.metrics.items()]
+    rows = [] if result is None else [[k, fmt(v), metric_help(k)] for k, v in result.metrics.items()]
     return pd.DataFrame(rows, columns=METRIC_HEADERS)
 
 
@@ -245,6 +246,12 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
                 lab.latest = None
         return runs_view(lab)
 
+    def ask_delete(name: str | None):
+        """Deleting a run asks first (the run's figures and files cannot be brought back)."""
+        if not name:
+            return gr.update(visible=False), ""
+        return gr.update(visible=True), f"Delete the run `{name}` with its figures and files? This cannot be undone."
+
     def show_run(lab: LabSession | None, name: str | None):
         lab = ensure(lab)
         return (*run_details(lab, name), lab)
@@ -285,6 +292,7 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
             gr.Warning("Wait for the current answer to finish, then start a new conversation.")
             return list(lab.history), *latest_panel(lab), lab
         lab.reset()
+        lab.latest = None          # a new conversation starts with an empty Latest-run card
         return [], *latest_panel(lab), lab
 
     # ---- lectures
@@ -339,6 +347,24 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
         gr.Info("Stopping the running tool at its next progress step; its partial run folder is removed.")
         return lab
 
+    def add_data(files: list[Any] | None, lab: LabSession | None):
+        """Uploads of the student's observations/truth into their own workspace (run_da_experiment)."""
+        from tools.dafiles import import_data  # noqa: PLC0415
+
+        lab = ensure(lab)
+        lab.workspace.prepare()             # the session's folder exists, private (700), before a file lands in it
+        stored, problems = [], []
+        for f in files or []:
+            path = Path(getattr(f, "name", f))
+            try:
+                stored.append(import_data(path, lab.workspace, name=path.name).name)
+            except ToolError as exc:
+                problems.append(str(exc))
+        lines = [f"**Stored** {', '.join(stored)} in your workspace: give the name to `run_da_experiment`, e.g. "
+                 f"`observations={stored[0]}` (and `truth=` for a truth file)."] if stored else []
+        lines += [f"**Not stored:** {p}" for p in problems]
+        return "\n\n".join(lines) or "Choose a .csv or .nc file first.", lab
+
     # Gradio's copies of served files older than a day are removed every hour.
     with gr.Blocks(title="dalab", fill_width=True, delete_cache=(3600, 86400)) as demo:
         lab_state = gr.State(None)     # the session itself comes from the signed cookie (see ensure)
@@ -348,7 +374,8 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
             with gr.Tab("Chat", id="chat"):
                 with gr.Row():
                     with gr.Column(scale=3):
-                        chatbot = gr.Chatbot(label="dalab", elem_id="chat", height=720, buttons=["copy"],
+                        chatbot = gr.Chatbot(label="dalab", elem_id="chat", height="calc(100vh - 240px)",
+                                             min_height=480, buttons=["copy"],
                                              latex_delimiters=MATH,
                                              feedback_options=None,
                                              placeholder="Ask to run an experiment or about a lecture concept.")
@@ -360,7 +387,7 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
                         gr.Examples(EXAMPLES, inputs=box, label="Try")
                         with gr.Row():
                             clear_btn = gr.Button("New conversation", size="sm")
-                            cancel_btn = gr.Button("Cancel the running tool", size="sm", variant="stop",
+                            stop_btn = gr.Button("Cancel the running tool", size="sm", variant="stop",
                                                    elem_id="cancel")
                             tutor_box = gr.Checkbox(False, label="Tutor mode", elem_id="tutor",
                                                     info="predict before each run, hints, misconceptions")
@@ -368,11 +395,18 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
                         gr.Markdown("### Latest run")
                         latest_md = gr.Markdown(result_card(None), elem_id="latest-run", latex_delimiters=MATH)
                         latest_metrics = gr.Dataframe(metrics_frame(None), label="metrics", elem_id="metrics",
-                                                      interactive=False, wrap=True)
+                                                      interactive=False, wrap=True,
+                                                      column_widths=["30%", "17%", "53%"])
                         latest_files = gr.File(label="reproduce.py and the run record", file_count="multiple",
-                                               interactive=False)
+                                               interactive=False, elem_classes=READ_ONLY)
             with gr.Tab("Tools", id="tools"):
                 gr.Markdown("Run any tool directly, without the assistant. Empty fields take the defaults.")
+                with gr.Accordion("Your own data for run_da_experiment: observations or truth as CSV "
+                                  "(time, then one column per variable; empty = not observed) or NetCDF", open=False):
+                    data_files = gr.File(file_count="multiple", file_types=[".csv", ".nc"], label="data files",
+                                         elem_id="data-upload")
+                    data_btn = gr.Button("Store in my workspace", elem_id="data-store")
+                    data_status = gr.Markdown(elem_id="data-status")
                 forms = [_tool_form(spec, lab_state, ensure, latest_panel, cancel_runs) for spec in TOOLS.values()]
             with gr.Tab("Lectures", id="lectures"):
                 with gr.Row():
@@ -395,6 +429,10 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
                 with gr.Row():
                     refresh = gr.Button("Refresh", size="sm")
                     delete_btn = gr.Button("Delete the selected run", size="sm", variant="stop")
+                with gr.Row(visible=False, elem_id="confirm-delete") as confirm_row:
+                    confirm_md = gr.Markdown()
+                    confirm_btn = gr.Button("Yes, delete it", size="sm", variant="stop", elem_id="confirm-delete-yes")
+                    cancel_btn = gr.Button("Cancel", size="sm", elem_id="confirm-delete-no")
                 runs_table = gr.Dataframe(pd.DataFrame([], columns=RUN_HEADERS), interactive=False, wrap=True)
                 run_pick = gr.Dropdown(label="run", choices=[], interactive=True)
                 with gr.Row():
@@ -403,7 +441,8 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
                     with gr.Column(scale=2):
                         run_md = gr.Markdown(latex_delimiters=MATH)
                         run_metrics = gr.Dataframe(metrics_frame(None), label="metrics", interactive=False)
-                        run_files = gr.File(label="downloads", file_count="multiple", interactive=False)
+                        run_files = gr.File(label="downloads", file_count="multiple", interactive=False,
+                                            elem_classes=READ_ONLY)
 
         for connect in forms:
             connect([latest_md, latest_metrics, latest_files])
@@ -420,14 +459,18 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
             trigger(clear, [lab_state], [chatbot, latest_md, latest_metrics, latest_files, lab_state], api_name=False)
         demo.load(restore, [lab_state], [lab_state, chatbot, latest_md, latest_metrics, latest_files, my_uploads],
                   api_name=False)
-        cancel_btn.click(cancel_runs, [lab_state], [lab_state], queue=False, api_name="cancel")
+        stop_btn.click(cancel_runs, [lab_state], [lab_state], queue=False, api_name="cancel")
         search_btn.click(search_notes, [query, k], hits, api_name="search_lectures_text")
         query.submit(search_notes, [query, k], hits, api_name=False)
         add_btn.click(add_lectures, [uploads, lab_state], [add_status, my_uploads, lab_state], api_name="add_lectures")
         remove_btn.click(remove_lecture, [my_uploads, lab_state], [add_status, my_uploads, lab_state],
                          api_name="remove_lecture")
+        data_btn.click(add_data, [data_files, lab_state], [data_status, lab_state], api_name="add_data")
         refresh.click(runs_view, [lab_state], runs_outputs, api_name="runs")
-        delete_btn.click(delete_run, [lab_state, run_pick], runs_outputs, api_name="delete_run")
+        delete_btn.click(ask_delete, [run_pick], [confirm_row, confirm_md], api_name=False)
+        cancel_btn.click(lambda: gr.update(visible=False), None, confirm_row, api_name=False)
+        (confirm_btn.click(delete_run, [lab_state, run_pick], runs_outputs, api_name="delete_run")
+         .then(lambda: gr.update(visible=False), None, confirm_row, api_name=False))
         runs_tab.select(runs_view, [lab_state], runs_outputs, api_name=False)
         run_pick.input(show_run, [lab_state, run_pick], [run_md, run_gallery, run_metrics, run_files, lab_state],
                        api_name=False)
@@ -463,7 +506,8 @@ def _tool_form(spec: ToolSpec, lab_state: gr.State, ensure: Callable[[Any], LabS
             gallery = figure_gallery(scale=3)
             with gr.Column(scale=2):
                 metrics = gr.Dataframe(metrics_frame(None), label="metrics", interactive=False)
-                files = gr.File(label="reproduce.py and the run record", file_count="multiple", interactive=False)
+                files = gr.File(label="reproduce.py and the run record", file_count="multiple", interactive=False,
+                                elem_classes=READ_ONLY)
 
     def run(lab: LabSession | None, *values: Any):
         lab = ensure(lab)
@@ -530,7 +574,7 @@ def create_app(settings: Settings | None = None, model: Any = None, mcp: bool = 
             await manager.handle_request(scope, receive, send)
 
         app.mount("/mcp", with_token(mcp_endpoint, settings.mcp_token))
-    gr.mount_gradio_app(app, demo, path="/", allowed_paths=[str(sessions)],
+    gr.mount_gradio_app(app, demo, path="/", allowed_paths=[str(sessions)], css=CSS, head=HEAD,
                         blocked_paths=[str(home / "ui_secret")], footer_links=["api"], max_file_size="20mb")
     return session_cookies(app, SessionKeys(server_secret(home)), sessions)
 

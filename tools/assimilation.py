@@ -48,47 +48,90 @@ class CycleArgs(ToolArgs):
                 "random": ("random pattern", "randomly", "random component", "at random")})
     covariance_update: bool = arg(False, description="Kalman covariance update B ← (I−KH)B after each analysis",
         phrases=words.COVARIANCE_UPDATE, values=words.FIXED_B)
+    q: float = arg(0.0, ge=0, le=1, description="model-error variance q added to B after each step with the "
+                                                "covariance update, B ← (I−KH)B + q I (units of x², 0 = none)",
+        phrases=words.MODEL_ERROR)
+    inflation: float = arg(1.0, ge=1, le=3, description="multiplicative inflation ρ of B after each step with the "
+                                                        "covariance update, B ← ρ(I−KH)B + q I (1 = none)",
+        phrases=words.INFLATION)
     seed: int = SEED
+
+
+COLLAPSED = 0.1
+"""a last gain below this fraction of the first one: the filter has stopped listening (divergence)"""
 
 
 def run_3dvar_cycle(args: CycleArgs, ctx: RunContext) -> tuple[str, dict[str, Any]]:
     """Run a 3D-Var assimilation cycle on the oscillator (a point moving on the unit circle)
     with one scalar observation per step (x1 or x2), the gain K = BHᵀ(HBHᵀ+R)⁻¹ and the
-    persistence model x_b(k+1) = x_a(k). Optionally with the Kalman covariance update.
+    persistence model x_b(k+1) = x_a(k). Optionally with the Kalman covariance update
+    B ← ρ(I−KH)B + q I, where the model-error variance q and the inflation ρ keep B from
+    collapsing (without them the gain decays and the filter diverges).
 
     Use it for "run a 3D-Var cycle", to see how analyses are pulled toward the observations,
-    how the unobserved component benefits through cycling, and how σ_b and σ_o set the gain.
-    Returns analysis and background RMSE against the truth and the time-series figure.
+    how the unobserved component benefits through cycling, how σ_b and σ_o set the gain, and
+    why a covariance update needs model error or inflation (filter divergence).
+    Returns analysis and background RMSE against the truth and the time-series figure with the
+    gain and the B variances per step.
     """
     check_sigmas(args, "sigma_b", "sigma_o")
+    if not args.covariance_update and (args.q > 0 or args.inflation > 1):
+        raise ToolError(f"q={args.q:g} and inflation={args.inflation:g} act on the covariance update only: "
+                        "set covariance_update=true as well (with fixed B there is no B to inflate)")
     rng = np.random.default_rng(args.seed)
     truth = osc.truth(args.n_steps)
     y, which = osc.observe(truth, args.obs_pattern, args.sigma_o, rng)
-    cyc = osc.cycle_3dvar(y, which, args.sigma_b, args.sigma_o, covariance_update=args.covariance_update)
+    cyc = osc.cycle_3dvar(y, which, args.sigma_b, args.sigma_o, covariance_update=args.covariance_update,
+                          q=args.q, inflation=args.inflation)
     r_a, r_b = float(rmse(cyc.x_a, truth)), float(rmse(cyc.x_b, truth))
     r_comp = rmse(cyc.x_a, truth, axis=0)
-    gain = np.abs(cyc.K).max(axis=1)
-    update = "with the Kalman covariance update" if args.covariance_update else "with fixed B"
+    gain = np.abs(cyc.K).max(axis=1)                       # the gain on the observed component
+    tail = max(1, args.n_steps // 10)
+    gain_end = float(gain[-tail:].mean())
+    g = args.sigma_b**2 / (args.sigma_b**2 + args.sigma_o**2)
+    floor = args.sigma_o * np.sqrt(g / (2 - g))
+    if args.covariance_update:
+        extras = [f"q={args.q:g}"] * (args.q > 0) + [f"inflation ρ={args.inflation:g}"] * (args.inflation > 1)
+        update = "with the covariance update" + (f" ({', '.join(extras)})" if extras else " (no model error)")
+    else:
+        update = "with fixed B"
     ctx.save_figure(plots.cycle_timeseries(
         truth, cyc.x_b, cyc.x_a, y, which,
-        f"3D-Var cycle {update}: σ_b={args.sigma_b:g}, σ_o={args.sigma_o:g}, '{args.obs_pattern}' observations"),
-        "timeseries")
+        f"3D-Var cycle {update}: σ_b={args.sigma_b:g}, σ_o={args.sigma_o:g}, '{args.obs_pattern}' observations",
+        gain=gain, B_var=np.diagonal(cyc.B, axis1=1, axis2=2), gain_fixed=g), "timeseries")
     metrics = {
         "rmse_analysis": r_a, "rmse_background": r_b, "rmse_x1": float(r_comp[0]), "rmse_x2": float(r_comp[1]),
-        "gain_first": float(gain[0]), "gain_last": float(gain[-1]),
+        "gain_first": float(gain[0]), "gain_last": float(gain[-1]), "gain_end_mean": gain_end,
         "B_var_last_x1": float(cyc.B[-1, 0, 0]), "B_var_last_x2": float(cyc.B[-1, 1, 1]),
+        "rmse_floor_fixed_B": float(floor),
         "n_obs_x1": int(np.sum(which == 0)), "n_obs_x2": int(np.sum(which == 1)),
     }
-    note = ("" if not args.covariance_update else
-            f" The gain fell from {gain[0]:.2f} to {gain[-1]:.3f}: with persistence and no model error "
-            "the filter trusts its shrinking B and lags behind the moving truth.")
-    summary = (
-        f"3D-Var cycle {update} over {args.n_steps} steps (σ_b={args.sigma_b:g}, σ_o={args.sigma_o:g}, "
-        f"{args.obs_pattern} pattern): analysis RMSE {r_a:.3f} vs background RMSE {r_b:.3f} "
-        f"(x1 {r_comp[0]:.3f}, x2 {r_comp[1]:.3f}); scalar gain on the observed component "
-        f"{gain[0]:.2f} = σ_b²/(σ_b²+σ_o²) at the start.{note}"
-    )
-    return summary, metrics
+    start = (f"3D-Var cycle {update} over {args.n_steps} steps (σ_b={args.sigma_b:g}, σ_o={args.sigma_o:g}, "
+             f"{args.obs_pattern} pattern): analysis RMSE {r_a:.3f} vs background RMSE {r_b:.3f} "
+             f"(x1 {r_comp[0]:.3f}, x2 {r_comp[1]:.3f}).")
+    if not args.covariance_update:
+        note = (f" The gain on the observed component stays at g = σ_b²/(σ_b²+σ_o²) = {g:.2f}: every analysis lets "
+                f"in that fraction of the observation error, so (the lecture's plateau argument) the RMSE cannot "
+                f"fall below about σ_o√(g/(2−g)) = {floor:.3f} however long you cycle (the lag of persistence "
+                "adds to that). Letting B adapt (covariance_update with a model error q, so that B does not "
+                "collapse) makes the gain follow the actual uncertainty instead.")
+        return start + note, metrics
+    fixed = osc.cycle_3dvar(y, which, args.sigma_b, args.sigma_o)
+    r_fixed = float(rmse(fixed.x_a, truth))
+    metrics["rmse_analysis_fixed_B"] = r_fixed
+    metrics["diverged"] = int(gain_end < COLLAPSED * gain[0])
+    compare = f"On the same observations fixed B gives {r_fixed:.3f}."
+    if metrics["diverged"]:
+        note = (f" The gain collapsed from {gain[0]:.2f} to {gain_end:.3f} and B shrank to "
+                f"{cyc.B[-1, 0, 0]:.2g}/{cyc.B[-1, 1, 1]:.2g} (x1/x2): the filter trusts its own B and stops "
+                "listening to the observations while the truth moves on (filter divergence; persistence is a "
+                f"wrong model and nothing says so). {compare} Add q or inflation, e.g. "
+                "\"3D-Var with the covariance update and q 0.02\".")
+    else:
+        note = (f" The gain went from {gain[0]:.2f} to {gain_end:.2f} and stays there: model error / inflation keep "
+                f"B at about {cyc.B[-tail:, 0, 0].mean():.2g} (x1) and {cyc.B[-tail:, 1, 1].mean():.2g} (x2), "
+                f"where what an observation removes balances what a step adds. {compare}")
+    return start + note, metrics
 
 
 def cycle_metrics(rmse: np.ndarray, sigma_o: float) -> dict[str, float]:
@@ -366,7 +409,10 @@ TOOLS = (
     ToolSpec(
         "run_3dvar_cycle", run_3dvar_cycle, CycleArgs, cost=cycle_cost,
         keywords=((4, r"3d[- ]?var|3dvr|three[- ]dimensional variational|(?:assimilation|analysis|da) cycl"
-                      r"|cycling|kalman gain|variational cycle"),),
+                      r"|cycling|kalman gain|variational cycle"),
+                  # the covariance update with model error / inflation is this tool's, not the DA methods' (6)
+                  (6.5, r"^(?!.*lorenz)(?=.*(?:3d[- ]?var|assimilation cycle))(?=.*(?:cov(?:ariance)?[- ]?update"
+                        r"|update (?:of )?b\b|b update|model[- ]error|\bq\b|process noise))")),
         topic="3D-Var cycle",
         figures=("timeseries",),
         explain=_explain_cycle,
@@ -390,6 +436,9 @@ TOOLS = (
             Example("3dvar with sigma_b 0.8 and obs error 0.3", {"sigma_b": 0.8, "sigma_o": 0.3}),
             Example("do a 3D-Var cycle with the Kalman covariance update", {"covariance_update": True}),
             Example("3D-Var cycle observing only x1 for 200 steps", {"obs_pattern": "x1", "n_steps": 200}),
+            Example("3D-Var with the covariance update and model error q 0.02",
+                    {"covariance_update": True, "q": 0.02}),
+            Example("covariance update 3D-Var cycle with inflation 1.5", {"covariance_update": True, "inflation": 1.5}),
         ),
     ),
     ToolSpec(

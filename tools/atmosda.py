@@ -7,6 +7,7 @@ from typing import Any, Literal
 import numpy as np
 
 from tools import atmosdaplots
+from tools.atmosphere import SOURCE
 from tools.base import Example, RunContext, ToolArgs, ToolError, ToolSpec, arg
 from tools.learning import _held_out_transitions, _model_and_dataset
 
@@ -87,7 +88,7 @@ def assimilate_atmosphere(args: AssimilateArgs, ctx: RunContext) -> tuple[str, d
     k = int(np.argmax(curves["persistence"]))
     shown = {m: fields[m][k] for m in ("obs2obs", "3dvar", "enkf") if m in fields}
     ctx.save_figure(atmosdaplots.fields_and_errors(ds.x, ds.z, truth[k], shown, float(ds.t_snap[times[k]]),
-                                                    ds.rs_ix), "fields_and_errors")
+                                                    ds.rs_ix, k=int(times[k]), source=SOURCE), "fields_and_errors")
     means = {k2: float(np.mean(c)) for k2, c in curves.items()}
     metrics: dict[str, Any] = {f"rmse_{k2}": v for k2, v in means.items()}
     for m in methods:

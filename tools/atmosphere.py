@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,28 @@ from toyda import observations as ob
 _D = at.AtmosphereConfig()
 TRAINING_DATASET_DEFAULTS = ob.TRAINING_DATASET_DEFAULTS
 """the dataset size that train_obs2obs needs (a multi-step request generates this much)"""
+SOURCE = {"x": _D.source_x, "z": _D.source_z, "sx": _D.source_sx, "sz": _D.source_sz}
+"""where the source S(x, z) sits (domain units; the tools do not move it), for the figures"""
+
+
+def source_on(cfg: at.AtmosphereConfig, t: np.ndarray) -> np.ndarray:
+    """Whether the pulsed source is injecting at times ``t`` (A(t) above 5% of its peak)."""
+    return at.forcing(cfg, np.asarray(t, dtype=float), np.ones(1)) > 0.05 * cfg.amplitude
+
+
+def snapshot_steps(cfg: at.AtmosphereConfig, n_steps: int, n_snapshots: int) -> np.ndarray:
+    """Snapshots evenly spread over the run, every other one moved to the middle of the nearest
+    pulse, so that the figure shows the source both on and off (evenly spread snapshots can all
+    fall at the same pulse phase, e.g. every 2 periods)."""
+    steps = at.snapshot_steps(n_steps, n_snapshots)
+    period, mid = cfg.pulse_period, 0.5 * cfg.pulse_duty * cfg.pulse_period
+    for k in range(1, len(steps), 2):
+        shift = (mid - steps[k] * cfg.dt + period / 2) % period - period / 2     # to the nearest mid-pulse
+        moved = steps[k] + int(round(shift / cfg.dt))
+        upper = steps[k + 1] if k + 1 < len(steps) else n_steps + 1
+        if steps[k - 1] < moved < upper:
+            steps[k] = moved
+    return steps
 
 
 class PhysicsArgs(ToolArgs):
@@ -62,7 +85,8 @@ class PhysicsArgs(ToolArgs):
 class SimulateArgs(PhysicsArgs):
     n_steps: int = arg(2000, ge=1, le=100_000, description="number of RK4 time steps",
         phrases=words.TIME_STEPS)
-    n_snapshots: int = arg(10, ge=1, le=100, description="number of snapshots saved, evenly spread over the run",
+    n_snapshots: int = arg(10, ge=1, le=100, description="number of snapshots saved, spread over the run "
+                                                         "(every other one in mid-pulse, source on)",
         phrases=words.SNAPSHOTS)
 
 
@@ -80,12 +104,13 @@ def simulate_atmosphere(args: SimulateArgs, ctx: RunContext) -> tuple[str, dict[
         raise ValueError(f"n_snapshots ({args.n_snapshots}) cannot exceed n_steps ({args.n_steps})")
     cfg = args.check()
     ctx.progress(0.0, f"integrating {args.n_steps} RK4 steps")
-    sim = at.simulate(cfg, args.n_steps, args.n_snapshots, rng=args.seed)
+    sim = at.simulate(cfg, args.n_steps, steps=snapshot_steps(cfg, args.n_steps, args.n_snapshots), rng=args.seed)
     ctx.progress(0.8, "drawing figures")
     b = sim.budget
     stab = at.stability_numbers(cfg)
-    ctx.save_figure(plots.atmosphere_snapshots(cfg.x, cfg.z, sim.snapshots, sim.t_snap), "snapshots")
-    ctx.save_figure(plots.budget(b.t, b.C, b.I, b.L, b.acc_in, b.acc_loss), "budget")
+    ctx.save_figure(plots.atmosphere_snapshots(cfg.x, cfg.z, sim.snapshots, sim.t_snap, source=SOURCE,
+                                               source_on=source_on(cfg, sim.t_snap)), "snapshots")
+    ctx.save_figure(plots.budget(b.t, b.C, b.I, b.L, b.acc_in, b.acc_loss, cfg.pulse_period), "budget")
     np.savez_compressed(ctx.file("simulation.npz"), snapshots=sim.snapshots, t_snap=sim.t_snap, x=cfg.x,
                         z=cfg.z, t=b.t, C=b.C, I=b.I, L=b.L, acc_in=b.acc_in, acc_loss=b.acc_loss)
     last = max(1, len(b.C) // 5)
@@ -103,7 +128,8 @@ def simulate_atmosphere(args: SimulateArgs, ctx: RunContext) -> tuple[str, dict[
         f"Budget: injected {b.acc_in[-1]:.3f}, lost {b.acc_loss[-1]:.3f}, content change "
         f"{b.C[-1] - b.C[0]:.3f}: the residual is {100 * b.relative_residual:.3f}% of the injection. "
         f"Over the last fifth of the run C(t) changed by {100 * drift:+.1f}% "
-        f"({'a statistical steady state' if abs(drift) < 0.1 else 'still spinning up'})."
+        f"({'a statistical steady state' if abs(drift) < 0.1 else 'still spinning up'}). "
+        f"The source is on in {int(source_on(cfg, sim.t_snap).sum())} of the {len(sim.t_snap)} snapshots."
     )
     return summary, metrics
 
@@ -164,13 +190,14 @@ def generate_observations(args: ObservationsArgs, ctx: RunContext) -> tuple[str,
     save_netcdf(ds, ctx.file(NC_NAME))
     first = slice(0, args.n_snapshots)  # figures show the first trajectory
     t0 = args.n_snapshots // 2
-    ctx.save_figure(plots.atmosphere_snapshots(ds.x, ds.z, ds.xtrue[first], ds.t_snap[first], ds.rs_ix, ds.rs_iz),
-                    "truth_with_stations")
+    on = source_on(args.config(), ds.t_snap[first])
+    ctx.save_figure(plots.atmosphere_snapshots(ds.x, ds.z, ds.xtrue[first], ds.t_snap[first], ds.rs_ix, ds.rs_iz,
+                                               source=SOURCE, source_on=on), "truth_with_stations")
     ctx.save_figure(plots.weighting_functions(ds.z, ds.sat_w), "sat_weights")
-    ctx.save_figure(plots.satellite_curtain(ds.x, ds.ysat[t0], ds.t_snap[t0]), "sat_curtain")
-    ctx.save_figure(plots.satellite_hovmoeller(ds.x, ds.t_snap[first], ds.ysat[first]), "sat_time_x")
+    ctx.save_figure(plots.satellite_curtain(ds.x, ds.ysat[t0], ds.t_snap[t0], t0, source=SOURCE), "sat_curtain")
+    ctx.save_figure(plots.satellite_hovmoeller(ds.x, ds.t_snap[first], ds.ysat[first], source=SOURCE), "sat_time_x")
     ctx.save_figure(plots.radiosonde_profiles(ds.z, ds.rs_iz, ds.yrs[t0], ds.xtrue[t0][:, ds.rs_ix], ds.x[ds.rs_ix],
-                                              ds.t_snap[t0]), "rs_profiles")
+                                              ds.t_snap[t0], t0), "rs_profiles")
     rs_err = ds.yrs - ob.radiosonde_operator(ds.xtrue, ds.rs_ix, ds.rs_iz)
     metrics = {
         "n_snapshots_total": ds.n_snapshots, "n_transitions": len(ds.transitions()),
@@ -253,6 +280,22 @@ def observations_cost(args: ObservationsArgs) -> tuple[float, float]:
     return memory, seconds
 
 
+_DURATION = re.compile(r"\b(?:for|over|during|up to|until|to)\s+(?:t\s*=\s*)?(\d+(?:\.\d+)?)\s*"
+                       r"(?:model\s+)?(?:time\s+units?|units?\s+of\s+time|time\b|tu\b)")
+
+
+def read_duration(text: str) -> dict[str, Any]:
+    """A run length in model time ("for 20 time units") as ``n_steps`` at the time step given (or the
+    default one); a length in steps is read from the ``n_steps`` phrases."""
+    m = _DURATION.search(text.lower())
+    if not m:
+        return {}
+    dt_said = re.search(r"\bdt\s*(?:=|of)?\s*(\d*\.\d+|\d+)", text.lower())
+    dt = float(dt_said.group(1)) if dt_said else SimulateArgs.model_fields["dt"].default
+    if not dt or dt <= 0:
+        return {}
+    return {"n_steps": max(1, round(float(m.group(1)) / dt))}
+
 TOOLS = (
     ToolSpec(
         "simulate_atmosphere", simulate_atmosphere, SimulateArgs, cost=simulate_cost,
@@ -274,7 +317,9 @@ TOOLS = (
             Example("simulate the toy atmosphere", {}),
             Example("run the atmosphere for 3000 steps with dt 0.02", {"n_steps": 3000, "dt": 0.02}),
             Example("simulate the tracer with diffusivity 0.01", {"K": 0.01}),
+            Example("simulate the toy atmosphere for 20 time units", {"n_steps": 1000}),
         ),
+        read=read_duration,
     ),
     ToolSpec(
         "generate_observations", generate_observations, ObservationsArgs, cost=observations_cost,

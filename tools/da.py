@@ -314,7 +314,7 @@ def reproduce_compare(record: dict[str, Any]) -> str:
 
 _METHOD_WORDS = (r"\benkf\b|\betkf\b|\bletkf\b|ensemble kalman|ensemble transform|particle filter|bootstrap filter"
                  r"|\b4d-? ?var\b|four[- ]dimensional variational|extended kalman|\bekf\b|\bextkf\b|optimal interpolation"
-                 r"|locali[sz]ation radius|inflation")
+                 r"|locali[sz]ation radius|inflation|square[- ]root (?:enkf|filter)|\bsqrt enkf")
 _NAMES = ((r"\benkf\b|ensemble kalman filter|stochastic enkf|perturbed[- ]obs\w*", "enkf"),
           (r"\bletkf\b|local(?:ised|ized)? (?:etkf|ensemble transform)", "letkf"),
           (r"\betkf\b|ensemble transform|square[- ]root (?:enkf|filter)", "etkf"),
@@ -353,6 +353,50 @@ def read_methods(text: str) -> dict[str, str]:
     return {"methods": json.dumps(entries)}
 
 
+
+_LETTERS = r"[xyz](?:\s*(?:,|and|&)?\s*[xyz]){0,2}"
+_OBSERVED_SAID = (
+    (re.compile(r"\bobserved\s*[=:]\s*([a-z]+(?::\d+)?)"), lambda m: m.group(1)),
+    (re.compile(r"\bevery (?:(other)|(\d+)(?:st|nd|rd|th)?) (?:variable|component|grid ?point|point|site)s?\b"),
+     lambda m: f"every:{2 if m.group(1) else int(m.group(2))}"),
+    (re.compile(r"\b(\d+) random(?:ly chosen)? (?:variables|components|points)\b|\brandom (\d+) (?:variables|components)\b"),
+     lambda m: f"random:{int(m.group(1) or m.group(2))}"),
+    (re.compile(rf"(?:\bobserv\w*|\bonly)\s+(?:only\s+)?(?:the\s+)?({_LETTERS})(?![\w.])(?!\s*=)"),
+     lambda m: "".join(c for c in "xyz" if c in m.group(1))),
+    (re.compile(rf"(?<![\w.])({_LETTERS})(?:\s+(?:components?|variables?))?\s+(?:is |are )?(?:only )?observed\b"),
+     lambda m: "".join(c for c in "xyz" if c in m.group(1))),
+)
+_NO_INFLATION = re.compile(r"\b(?:without|no|zero|switch(?:ed)? off|turn(?:ed)? off)\s+(?:any\s+)?(?:covariance\s+|multiplicative\s+)?inflation\b"
+                           r"|\binflation\s+(?:off|switched off|turned off)\b")
+_WINDOW = re.compile(r"\b(\d+)[- ](?:cycle|interval|observation[- ]interval|obs[- ]interval|step|time)s?[- ](?:long\s+)?window\b"
+                     r"|\bwindow\s+(?:of|=|:)?\s*(\d+)\s+(?:cycles|intervals|observation intervals)\b")
+
+
+def read_setup(text: str) -> dict[str, Any]:
+    """What a request says about the experiment that phrases alone cannot: the observed components
+    ("only x and z observed", "every 2nd variable", "5 random components"), a 4D-Var window written
+    before its word ("a 5-cycle window") and inflation switched off ("without inflation": 1)."""
+    t = text.lower().replace("_", " ")
+    out: dict[str, Any] = {}
+    for rx, value in _OBSERVED_SAID:
+        m = rx.search(t)
+        if m:
+            out["observed"] = value(m)
+            break
+    m = _WINDOW.search(t)
+    if m:
+        out["window"] = int(m.group(1) or m.group(2))
+    named = {name for rx, name in _NAMES if re.search(rx, t)}
+    if _NO_INFLATION.search(t) and (not named or named & {"enkf", "etkf", "letkf", "extkf"}):
+        out["inflation"] = 1.0
+    return out
+
+
+def read_comparison(text: str) -> dict[str, Any]:
+    """The methods of a comparison and the shared setup it states."""
+    setup = {k: v for k, v in read_setup(text).items() if k in SetupArgs.model_fields}
+    return setup | read_methods(text)
+
 TOOLS = (
     ToolSpec(
         "run_da_experiment", run_da_experiment, DAArgs,
@@ -371,6 +415,9 @@ TOOLS = (
             Example("ETKF with inflation 1.05 and observation error 2", {"method": "etkf", "inflation": 1.05, "sigma_o": 2.0}),
         ),
         reproduce=reproduce_run, cost=run_cost,
+        read=read_setup,
+        questions=(r"^how (?:well|good|accurate\w*|badly|fast) (?:does|do|would|will|can|is|are)\b",
+                   r"^what (?:rmse|error|analysis error|accuracy) (?:does|do|would|will|can)\b"),
     ),
     ToolSpec(
         "compare_da_methods", compare_da_methods, CompareArgs,
@@ -387,6 +434,9 @@ TOOLS = (
                     {"methods": '[{"method": "etkf", "n_members": 10, "inflation": 1.02}, {"method": "3dvar"}]'}),
         ),
         reproduce=reproduce_compare, cost=compare_cost,
-        read=read_methods,
+        read=read_comparison,
+        questions=(r"\bwhich (?:da |assimilation )?(?:method|filter|scheme|one)s? (?:is|are|does|do|works?|gives?|performs?)"
+                   r" (?:the )?(?:best|better|most accurate|lowest)",
+                   r"\b(?:does|do|can|would) (?:the |an? )?(?:\w+[- ]?){1,3} (?:beat|outperform|do better than)\b"),
     ),
 )

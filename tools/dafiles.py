@@ -92,6 +92,47 @@ def resolve_path(name: str, workspace: Workspace, arg: str) -> Path:
     raise ToolError(f"{arg}: there is no file {name!r} {where}; give the path of a .csv or .nc file")
 
 
+MAX_UPLOAD_BYTES = 50 * 2**20
+"""The largest data file a student may bring into a workspace."""
+
+
+def import_data(source: str | Path, workspace: Workspace, name: str | None = None) -> Path:
+    """Copy a student's data file (an upload) into the workspace root, where ``observations=`` and
+    ``truth=`` find it by name; returns the stored path.
+
+    The name is made safe (letters, digits, ``._-``; no hidden or path-like names); a file of the same
+    name already there is kept and the new one stored beside it (``obs-2.csv``). Refused with a
+    ToolError: another extension than CSV or NetCDF, more than :data:`MAX_UPLOAD_BYTES`, an empty file.
+    The content is checked when a run reads it (with line numbers), since that needs the model.
+    """
+    import re  # noqa: PLC0415
+    import shutil  # noqa: PLC0415
+
+    source = Path(source)
+    raw = Path(name or source.name).name
+    kind = check_extension(raw, "upload")
+    size = source.stat().st_size
+    if size == 0:
+        raise ToolError(f"upload {raw!r} is empty")
+    if size > MAX_UPLOAD_BYTES:
+        raise ToolError(f"upload {raw!r} is {size / 2**20:.1f} MiB; at most {MAX_UPLOAD_BYTES // 2**20} MiB is allowed")
+    if kind == "netcdf":
+        with source.open("rb") as fh:
+            head = fh.read(8)
+        if not (head.startswith(b"CDF") or head == HDF5_MAGIC):
+            raise ToolError(f"upload {raw!r} is not a NetCDF file (it does not start like one)")
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", Path(raw).stem).strip("_-") or "data"
+    suffix = Path(raw).suffix.lower()
+    workspace.root.mkdir(parents=True, exist_ok=True)
+    target, k = workspace.root / f"{stem}{suffix}", 1
+    while target.exists():
+        k += 1
+        target = workspace.root / f"{stem}-{k}{suffix}"
+    tmp = target.with_name(f".{target.name}.partial")
+    shutil.copyfile(source, tmp)
+    tmp.replace(target)
+    return target
+
 def check_extension(name: str | Path, arg: str) -> str:
     """``"csv"`` or ``"netcdf"`` from the file name; a ToolError for any other extension."""
     suffix = Path(name).suffix.lower()

@@ -30,10 +30,11 @@ def _diverged(ax, t_div: float | None, label: bool = True) -> None:
         ax.axvline(t_div, color="tab:purple", ls="-.", lw=1.4, label=f"diverged at t = {t_div:.4g}" if label else None)
 
 
-def _legend_above(fig: Figure, ax, ncol: int = 4) -> None:
+def _legend_above(fig: Figure, ax, ncol: int = 4, where: str = "upper") -> None:
+    """The legend of ``ax`` outside the panels, above them (``where="lower"``: below, under a suptitle)."""
     handles, labels = ax.get_legend_handles_labels()
     if handles:
-        fig.legend(handles, labels, loc="outside upper center", ncol=min(ncol, len(handles)), fontsize=8)
+        fig.legend(handles, labels, loc=f"outside {where} center", ncol=min(ncol, len(handles)), fontsize=8)
 
 
 def pick_components(n: int, observed: np.ndarray | None = None, k: int = 3) -> list[int]:
@@ -79,8 +80,8 @@ def da_timeseries(t, x_a, y, components, names, title: str, *, x_true=None, spre
         ax.set_ylabel(f"{names[i]} ({UNIT})")
         _style(ax)
     axes[-1].set_xlabel(TIME)
-    axes[0].set_title(title, fontsize=10)
-    _legend_above(fig, axes[0], ncol=5)
+    fig.suptitle(title, fontsize=11)                      # one title over the stacked component panels
+    _legend_above(fig, axes[0], ncol=5, where="lower")
     return fig
 
 

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import field_validator
 
+from tools import words
 from tools.base import ToolArgs, ToolError, Workspace, arg
 from tools.dafiles import read_observations, resolve_path
 from toyda.da import METHODS, make_method
@@ -103,13 +104,14 @@ class DAArgs(SetupArgs):
                              values={"oi": ["optimal interpolation", "optinterp"], "3dvar": ["3d-var", "3d var", "3dvar"],
                                      "extkf": ["extended kalman filter", "ekf", "extkf"],
                                      "enkf": ["enkf", "ensemble kalman filter", "stochastic enkf", "perturbed observations"],
-                                     "etkf": ["etkf", "ensemble transform kalman filter", "square-root enkf", "sqrt enkf"],
+                                     "etkf": ["etkf", "ensemble transform kalman filter", "square-root enkf", "sqrt enkf",
+                                              "square root filter", "ensemble square root filter", "deterministic enkf"],
                                      "letkf": ["letkf", "local ensemble transform", "localised etkf"],
                                      "4dvar": ["4d-var", "4d var", "4dvar", "four-dimensional variational"],
                                      "pf": ["particle filter", "pf", "bootstrap filter", "sequential monte carlo"]})
     n_members: int | None = arg(None, ge=2, le=2000, phrases=("ensemble size", "members", "particles", "N"),
                                 description="ensemble members / particles (enkf, etkf, letkf, pf); default the preset")
-    inflation: float | None = arg(None, ge=1, le=1000, phrases=("inflation", "multiplicative inflation", "covariance inflation"),
+    inflation: float | None = arg(None, ge=1, le=1000, phrases=words.INFLATION,
                                   description="multiplicative inflation of the forecast covariance (>= 1; enkf, etkf, letkf, extkf)")
     localisation_radius: float | None = arg(None, gt=0, le=100, phrases=("localization radius", "localisation radius", "loc radius"),
                                             description="LETKF localisation radius (grid points, Gaspari-Cohn; lorenz96 only)")

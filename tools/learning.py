@@ -11,7 +11,7 @@ from pydantic import Field
 
 from tools import plots
 from tools.assimilation import EMULATOR_STATES as MIN_EMULATOR_STATES
-from tools.atmosphere import ObservationsArgs, observe
+from tools.atmosphere import SOURCE, ObservationsArgs, observe
 from tools import words
 from tools.base import Example, RunContext, ToolArgs, ToolError, ToolSpec, arg, flat_cost
 from tools.datasets import NPZ_NAME, load_npz, save_npz
@@ -114,8 +114,8 @@ def train_obs2obs(args: TrainArgs, ctx: RunContext) -> tuple[str, dict[str, Any]
                                       f"Obs-to-obs training (mode {args.mode}, α={args.alpha:g})"), "loss_curves")
     t = int(_held_out_transitions(model)[0])
     rec = obs2obs.reconstruct_field(model, ds, t)
-    ctx.save_figure(plots.reconstruction_panels(ds.x, ds.z, rec.previous, rec.truth, rec.pred, ds.rs_ix, t, rec.metrics),
-                    "reconstruction_heldout")
+    ctx.save_figure(plots.reconstruction_panels(ds.x, ds.z, rec.previous, rec.truth, rec.pred, ds.rs_ix, t, rec.metrics,
+                                                _times(ds, t), SOURCE), "reconstruction_heldout")
     h = model.history
     metrics = {
         "epochs_run": len(h["train"]), "best_epoch": model.best_epoch, "train_loss": h["train"][-1],
@@ -137,6 +137,12 @@ def train_obs2obs(args: TrainArgs, ctx: RunContext) -> tuple[str, dict[str, Any]
         f"{test['rmse_persistence']:.3f} for persistence (validation split, used for early stopping: RMSE "
         f"{scores['rmse']:.3f})."
     )
+    metrics["converged"] = int(model.best_epoch < n_epochs)
+    if not metrics["converged"]:
+        more = min(500, max(2 * n_epochs, n_epochs + 20))
+        summary += (f" Training has not converged: the validation loss was still falling at the last epoch "
+                    f"({n_epochs}); " + (f"try epochs={more} ({more - n_epochs} more)." if more > n_epochs
+                                         else "try a larger learning rate lr."))
     return summary, metrics
 
 
@@ -171,10 +177,19 @@ def _held_out_transitions(model) -> np.ndarray:
     return model.test_transitions if len(model.test_transitions) else model.val_transitions
 
 
-def _transition(model, ds, time_index: int | None) -> int:
+def _times(ds, t: int) -> tuple[float, float]:
+    """Model times of snapshots t and t+1 (for the figures)."""
+    return float(ds.t_snap[t]), float(ds.t_snap[t + 1])
+
+
+def _transition(model, ds, time_index: int | None, skip_first: bool = False) -> int:
+    """The transition t → t+1 to evaluate: ``time_index``, else a held-out one (with ``skip_first``
+    not the first, which train_obs2obs already shows, so an evaluation adds a new figure)."""
     valid = ds.transitions()
     if time_index is None:
         held_out = [int(t) for t in _held_out_transitions(model) if t in set(valid.tolist())]
+        if skip_first and len(held_out) > 1:
+            return held_out[1]
         return held_out[0] if held_out else int(valid[-1])
     if time_index not in set(valid.tolist()):
         raise ToolError(f"time_index {time_index} has no next snapshot in the same trajectory; allowed: "
@@ -209,7 +224,7 @@ def predict_profile(args: ProfileArgs, ctx: RunContext) -> tuple[str, dict[str, 
     t = _transition(model, ds, args.time_index)
     p = predict(model, ds, t, column)
     ctx.save_figure(plots.profile_vs_truth(p.z, p.pred, p.truth, p.persistence, column, float(ds.x[column]), t,
-                                           p.is_station), "profile")
+                                           p.is_station, _times(ds, t)), "profile")
     # honest baselines: the column's time-mean profile, and the nearest station's true profile at t+1
     climatology = ds.xtrue[:, :, column].mean(axis=0)
     station = int(ds.rs_ix[np.argmin(np.minimum(np.abs(ds.rs_ix - column), nx - np.abs(ds.rs_ix - column)))])
@@ -233,14 +248,16 @@ def predict_profile(args: ProfileArgs, ctx: RunContext) -> tuple[str, dict[str, 
     shape = (f" It misses the shape of the profile: correlation {corr:.2f} with the truth, peak {p.pred.max():.3f} "
              f"against {p.truth.max():.3f}." if corr < 0.7 or not 0.7 <= peak_ratio <= 1.4 else
              f" Its shape follows the truth (correlation {corr:.2f}, peak {p.pred.max():.3f} vs {p.truth.max():.3f}).")
-    summary = (f"Predicted the profile at t+1 = {t + 1} at column {column} (x = {ds.x[column]:.1f}, {where}) from "
-               f"observations at t = {t}: RMSE {p.rmse:.3f} against the truth, {verdict}.{shape}")
+    summary = (f"Predicted the profile at t+1: {plots.when(ds.t_snap[t + 1], t + 1)}, at column {column} "
+               f"(x = {ds.x[column]:.1f}, {where}) from observations at {plots.when(ds.t_snap[t], t)}: "
+               f"RMSE {p.rmse:.3f} against the truth, {verdict}.{shape}")
     return summary, metrics
 
 
 class ReconstructArgs(ToolArgs):
     time_index: int | None = arg(None, ge=0, description="snapshot t of the inputs (the field is at t+1); "
-                                                           "default: the first held-out transition",
+                                                         "default: the second held-out transition (train_obs2obs "
+                                                         "already shows the first)",
         phrases=("snapshot", "time index", "t", "time", "snapshot index"))
     model: str | None = MODEL
     dataset: str | None = DATASET
@@ -256,17 +273,19 @@ def reconstruct_field(args: ReconstructArgs, ctx: RunContext) -> tuple[str, dict
     from toyda.obs2obs import reconstruct_field as reconstruct  # noqa: PLC0415
 
     model, ds = _model_and_dataset(args, ctx)
-    t = _transition(model, ds, args.time_index)
+    t = _transition(model, ds, args.time_index, skip_first=True)
     rec = reconstruct(model, ds, t)
     m = rec.metrics
-    ctx.save_figure(plots.reconstruction_panels(ds.x, ds.z, rec.previous, rec.truth, rec.pred, ds.rs_ix, t, m),
-                    "reconstruction")
-    ctx.save_figure(plots.sat_prediction(ds.x, rec.sat_pred, rec.sat_truth, ds.ysat[t], t), "sat_prediction")
+    ctx.save_figure(plots.reconstruction_panels(ds.x, ds.z, rec.previous, rec.truth, rec.pred, ds.rs_ix, t, m,
+                                                _times(ds, t), SOURCE), "reconstruction")
+    ctx.save_figure(plots.sat_prediction(ds.x, rec.sat_pred, rec.sat_truth, ds.ysat[t], t, _times(ds, t), SOURCE),
+                    "sat_prediction")
     np.savez_compressed(ctx.file("reconstruction.npz"), pred=rec.pred, truth=rec.truth, previous=rec.previous)
     metrics = {k: float(v) for k, v in m.items()} | {"time_index": t, "held_out": int(not rec.in_training)}
     summary = (
-        f"Reconstructed the full field at t+1 = {t + 1} ({'held out' if not rec.in_training else 'a training time'}) "
-        f"from the observations at t = {t}: RMSE {m['rmse']:.3f}, correlation {m['correlation']:.3f}; baselines: "
+        f"Reconstructed the full field at t+1: {plots.when(ds.t_snap[t + 1], t + 1)} "
+        f"({'held out' if not rec.in_training else 'a training time'}) from the observations at "
+        f"{plots.when(ds.t_snap[t], t)}: RMSE {m['rmse']:.3f}, correlation {m['correlation']:.3f}; baselines: "
         f"climatology RMSE {m['rmse_climatology']:.3f}, persistence RMSE {m['rmse_persistence']:.3f} (correlation "
         f"{m['correlation_persistence']:.3f}). Predicted SAT at t+1: RMSE {m['sat_rmse']:.4f} vs "
         f"{m['sat_rmse_persistence']:.4f} for SAT persistence."

@@ -77,7 +77,7 @@ def validation_message(spec: ToolSpec, exc: ValidationError) -> str:
         field = props.get(name, {})
         what = field.get("description", "")
         problems.append(f"argument {name!r} = {shorten(err.get('input'))} is not allowed: must be {allowed(field)}"
-                        + (f" ({what})" if what else "") + f" [{cut(err['msg'], 200)}]")
+                        + (f" ({what})" if what else ""))
     return f"invalid arguments for {spec.name}:\n- " + "\n- ".join(problems)
 
 

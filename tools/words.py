@@ -22,3 +22,7 @@ TIME_STEPS = ("steps", "time steps", "timesteps", "model steps", "rk4 steps", "i
 DT = ("dt", "δt", "delta t", "time step", "timestep", "step size", "time step size")
 EPOCHS = ("epochs", "epoch")
 SNAPSHOTS = ("snapshots",)
+MODEL_ERROR = ("model error", "model error q", "model-error variance", "model error variance", "q", "process noise",
+               "process noise q", "additive model error", "additive inflation")
+INFLATION = ("inflation", "multiplicative inflation", "covariance inflation", "inflation factor", "inflate by",
+             "inflate b by", "inflate the covariance by", "inflated by", "inflate b with")

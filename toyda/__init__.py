@@ -18,9 +18,12 @@ fields       ``(nz, nx)``; a stack of snapshots ``(T, nz, nx)``
 
 Modules, one per lecture concept: ``integrate`` (RK4), ``atmosphere`` (2D advection–
 diffusion toy atmosphere), ``observations`` (radiosondes, satellite channels, the dataset),
-``var3d`` (3D-Var / Kalman analysis), ``oscillator`` (ORIGEN on the circle), ``lorenz63``
-(Lorenz-63 and its ORIGEN reconstruction), ``obs2obs`` (the obs-to-obs network),
-``emulator`` (the learned Lorenz-63 forecast model), ``metrics``.
+``var3d`` (3D-Var / Kalman analysis), ``cycling`` (the lecture's two loops for any model: the
+sequential 3D-Var/Kalman cycle and ORIGEN's iteration), ``oscillator`` (the circle: truth,
+observation patterns, the lecture's demonstrations), ``lorenz63`` (the model and its twin),
+``origen_lecture`` (the notebook's ORIGEN), ``obs2obs`` (the obs-to-obs network), ``emulator``
+(the learned Lorenz-63 forecast model), ``metrics``, ``checks`` (shared argument checks);
+``experiment``, ``lorenz96`` and ``da`` (the classical DA methods on one experiment description).
 """
 
 __all__ = ["__version__"]

@@ -6,9 +6,11 @@ The tendency is kept apart from the time stepper (:func:`toyda.integrate.rk4_ste
 
 * :func:`assimilate` — a general sequential 3D-Var / extended-Kalman cycle over observation
   arrays with a NaN mask (``y (T, 3)``, NaN = not observed), with the persistence or the
-  Lorenz-63 model as forecast; works on a student's own data.
+  Lorenz-63 model as forecast; works on a student's own data (the loop is
+  :func:`toyda.cycling.sequential`, shared with the oscillator).
 * :func:`origen_reconstruction` — ORIGEN on Lorenz-63: random observed subsets
-  (x, y, z, xy, xz, yz), background ``x^b ← x^a`` of the previous cycle, ``B ← P^a``.
+  (x, y, z, xy, xz, yz), background ``x^b ← x^a`` of the previous cycle, ``B ← P^a``
+  (:func:`toyda.cycling.origen`).
 * :func:`var3d_twin` — the standard twin experiment of Sakov et al. (2012) as benchmarked in
   DAPPER (``dt = 0.01``, all of x, y, z observed every 25 steps with ``R = 2 I``, static
   ``B = 0.1 ×`` climatological covariance), reference time-mean analysis RMSE ≈ 1.04.
@@ -20,7 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from toyda import var3d
+from toyda import cycling, var3d
+from toyda.checks import count, generator, positive, sigma_vector
 from toyda.integrate import integrate, rk4_step
 
 SUBSETS = ("x", "y", "z", "xy", "xz", "yz")
@@ -131,25 +134,6 @@ class Twin:
 # ----------------------------------------------------------------------------- validation
 
 
-def _positive(value, name: str) -> float:
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
-
-
-def _count(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or int(value) != value or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_rng(rng) -> np.random.Generator:
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), "
-                         f"got {type(rng).__name__}")
-    return rng
-
-
 def _check_state(x, name: str) -> np.ndarray:
     x = np.asarray(x, dtype=float)
     if x.ndim < 1 or x.shape[-1] != 3:
@@ -158,12 +142,7 @@ def _check_state(x, name: str) -> np.ndarray:
 
 
 def _sigma_vector(sigma_o, name: str = "sigma_o") -> np.ndarray:
-    s = np.asarray(sigma_o, dtype=float)
-    if s.shape not in ((), (3,)):
-        raise ValueError(f"{name} must be a number or an array of shape (3,), got shape {s.shape}")
-    if not np.all(np.isfinite(s)) or np.any(s <= 0):
-        raise ValueError(f"{name} must be finite and > 0, got {sigma_o!r}")
-    return np.broadcast_to(s, (3,)).copy()
+    return sigma_vector(sigma_o, 3, name)
 
 
 # ----------------------------------------------------------------------------- the model
@@ -270,8 +249,8 @@ def simulate(x0: np.ndarray = X0, n_steps: int = DEFAULTS.n_steps,
     x0 = _check_state(x0, "x0")
     if x0.ndim > 2:
         raise ValueError(f"x0 must have shape (3,) or (N, 3), got {x0.shape}")
-    n_steps = _count(n_steps, "n_steps", minimum=0)
-    dt = _positive(dt, "dt")
+    n_steps = count(n_steps, "n_steps", minimum=0)
+    dt = positive(dt, "dt")
     return integrate(tendency, x0, 0.0, dt, n_steps)
 
 
@@ -330,8 +309,8 @@ def twin_observations(x_true: np.ndarray, sigma_o: float = DEFAULTS.sigma_o,
     if x_true.ndim != 2:
         raise ValueError(f"x_true must have shape (T, 3), got {x_true.shape}")
     s = _sigma_vector(sigma_o)
-    rng = _check_rng(rng)
-    every = _count(every, "every")
+    rng = generator(rng)
+    every = count(every, "every")
     if isinstance(subsets, str) or len(subsets) == 0:
         raise ValueError(f"subsets must be a non-empty tuple of names from {SUBSETS}, got {subsets!r}")
     table = np.stack([_subset_mask(name) for name in subsets])          # (S, 3)
@@ -344,26 +323,7 @@ def twin_observations(x_true: np.ndarray, sigma_o: float = DEFAULTS.sigma_o,
 
 
 def _check_obs(y) -> np.ndarray:
-    y = np.asarray(y, dtype=float)
-    if y.ndim != 2 or y.shape[1] != 3 or y.shape[0] < 1:
-        raise ValueError(f"y must have shape (T, 3) with NaN where not observed, got {y.shape}")
-    if np.any(np.isinf(y)):
-        raise ValueError("y must not contain inf (use NaN for missing observations)")
-    if np.all(np.isnan(y)):
-        raise ValueError("y must contain at least one observation, got all NaN")
-    return y
-
-
-def _masked_problem(y: np.ndarray, s: np.ndarray):
-    """Full-size ``(H, R, y)`` for NaN-masked observations ``y (..., 3)``.
-
-    Unobserved components get a zero row in ``H`` (and unit variance in ``R``), so they do
-    not enter the analysis: ``H = diag(mask)``, ``R = diag(σ_o²)`` on observed components.
-    """
-    mask = ~np.isnan(y)
-    H = mask[..., None] * np.eye(3)
-    R = np.where(mask, s**2, 1.0)[..., None] * np.eye(3)
-    return H, R, np.where(mask, y, 0.0)
+    return cycling.check_observations(y, 3)
 
 
 # ----------------------------------------------------------------------------- assimilation
@@ -416,39 +376,20 @@ def assimilate(y: np.ndarray, sigma_o: float, x0_b: np.ndarray, B0: np.ndarray,
         raise ValueError(f"B0 must have shape (3, 3), got {B0.shape}")
     if model not in ("persistence", "lorenz63"):
         raise ValueError(f"model must be 'persistence' or 'lorenz63', got {model!r}")
-    dt = _positive(dt, "dt")
+    dt = positive(dt, "dt")
     Qm = np.zeros((3, 3)) if Q is None else np.asarray(Q, dtype=float)
     if Qm.shape != (3, 3) or not np.allclose(Qm, Qm.T) or np.linalg.eigvalsh(Qm).min() < 0:
         raise ValueError(f"Q must be a symmetric positive semi-definite (3, 3) matrix, got {Q!r}")
 
-    T = y.shape[0]
-    H, R, yf = _masked_problem(y, s)
-    n_obs = (~np.isnan(y)).sum(axis=1)
-    out_b, out_a = np.empty((T, 3)), np.empty((T, 3))
-    out_B, out_A = np.empty((T, 3, 3)), np.empty((T, 3, 3))
-    B = B0
-    for k in range(T):
-        out_b[k], out_B[k] = x, B
-        if n_obs[k]:
-            update = var3d.kalman_update if covariance_update else var3d.analysis
-            an = update(x, yf[k], H[k], B, R[k])
-            x, A = an.x_a, an.A
-        else:
-            A = B
-        out_a[k], out_A[k] = x, A
-        if k == T - 1:
-            break
-        M = None                                          # persistence: M = I
-        if model == "lorenz63" and covariance_update:
-            x, M = step_with_tlm(x, dt)
-        elif model == "lorenz63":
-            x = rk4_step(tendency, x, k * dt, dt)
-        if covariance_update:
-            B = A + Qm if M is None else M @ A @ M.T + Qm
-            B = 0.5 * (B + B.T)
-        else:
-            B = B0
-    return Assimilation(x_b=out_b, x_a=out_a, B=out_B, A=out_A, n_obs=n_obs)
+
+    def forecast(x: np.ndarray, k: int, with_tlm: bool):
+        if with_tlm:
+            return step_with_tlm(x, dt)
+        return rk4_step(tendency, x, k * dt, dt), None
+
+    seq = cycling.sequential(y, s, x, B0, forecast=forecast if model == "lorenz63" else None,
+                             covariance_update=covariance_update, Q=Qm)
+    return Assimilation(x_b=seq.x_b, x_a=seq.x_a, B=seq.B, A=seq.A, n_obs=seq.n_obs)
 
 
 # ----------------------------------------------------------------------------- ORIGEN
@@ -505,9 +446,9 @@ def origen_reconstruction(x_true: np.ndarray | None = None, n_cycles: int = DEFA
     if x_true is None and y is None:
         raise ValueError("give x_true (twin observations drawn each cycle) or y (your own "
                          "observations, NaN = missing), got neither")
-    C = _count(n_cycles, "n_cycles")
+    C = count(n_cycles, "n_cycles")
     s = _sigma_vector(sigma_o)
-    sigma_b = _positive(sigma_b, "sigma_b")
+    sigma_b = positive(sigma_b, "sigma_b")
     if x_true is not None:
         x_true = _check_state(x_true, "x_true")
         if x_true.ndim != 2:
@@ -518,36 +459,14 @@ def origen_reconstruction(x_true: np.ndarray | None = None, n_cycles: int = DEFA
             raise ValueError(f"y must have the shape of x_true {x_true.shape}, got {y.shape}")
         y_fixed = y
     else:
-        rng = _check_rng(rng)
+        rng = generator(rng)
 
-    def draw() -> np.ndarray:
+    def draw(c: int) -> np.ndarray:
         return y_fixed if y is not None else twin_observations(x_true, s, rng, subsets)
 
-    y_c = draw()
-    T = y_c.shape[0]
-    if x0_b is None:
-        counts = np.sum(~np.isnan(y_c), axis=0)
-        x0_b = np.where(counts > 0, np.nansum(y_c, axis=0) / np.maximum(counts, 1), 0.0)
-    B0 = sigma_b**2 * np.eye(3)
-    cyc = assimilate(y_c, s, x0_b, B0, model="persistence")
-    x_a = np.empty((C, T, 3))
-    increment, sigma_a = np.empty(C), np.empty(C)
-    x_a[0] = cyc.x_a
-    increment[0] = np.sqrt(np.mean((cyc.x_a - cyc.x_b) ** 2))
-    sigma_a[0] = np.sqrt(np.mean(np.trace(cyc.A, axis1=1, axis2=2)) / 3)
-    B = np.broadcast_to(B0, (T, 3, 3))
-    for c in range(1, C):
-        y_c = draw()
-        H, R, yf = _masked_problem(y_c, s)
-        an = var3d.analysis(x_a[c - 1], yf, H, B, R)
-        x_a[c] = an.x_a
-        increment[c] = np.sqrt(np.mean((x_a[c] - x_a[c - 1]) ** 2))
-        sigma_a[c] = np.sqrt(np.mean(np.trace(an.A, axis1=1, axis2=2)) / 3)
-        if covariance_update:
-            B = an.A
-    rmse = None if x_true is None else np.sqrt(np.mean((x_a - x_true) ** 2, axis=(1, 2)))
-    return Reconstruction(x_a=x_a, rmse=rmse, increment=increment, sigma_a=sigma_a, y=y_c,
-                          B=np.array(B))
+    it = cycling.origen(draw, C, s, sigma_b**2 * np.eye(3), x0_b=x0_b, covariance_update=covariance_update)
+    rmse = None if x_true is None else np.sqrt(np.mean((it.x_a - x_true) ** 2, axis=(1, 2)))
+    return Reconstruction(x_a=it.x_a, rmse=rmse, increment=it.increment, sigma_a=it.sigma_a, y=it.y, B=it.B)
 
 
 # ----------------------------------------------------------------------------- twin experiment
@@ -593,11 +512,11 @@ def var3d_twin(n_cycles: int = TWIN.n_cycles, dt: float = TWIN.dt,
     -------
     Twin
     """
-    n_cycles = _count(n_cycles, "n_cycles")
-    obs_every = _count(obs_every, "obs_every")
-    dt = _positive(dt, "dt")
-    sigma_o = _positive(sigma_o, "sigma_o")
-    xB = _positive(xB, "xB")
+    n_cycles = count(n_cycles, "n_cycles")
+    obs_every = count(obs_every, "obs_every")
+    dt = positive(dt, "dt")
+    sigma_o = positive(sigma_o, "sigma_o")
+    xB = positive(xB, "xB")
     if not np.isfinite(burn_in_time) or burn_in_time < 0:
         raise ValueError(f"burn_in_time must be a finite number >= 0, got {burn_in_time!r}")
     rng = np.random.default_rng(seed)

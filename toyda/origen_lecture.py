@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.integrate import solve_ivp
 
+from toyda import cycling
 from toyda.lorenz63 import tendency
 
 SUBSETS = ("x", "y", "z", "xy", "xz", "yz")
@@ -66,29 +67,23 @@ class LectureReconstruction:
 
 def reconstruct(x_true: np.ndarray, rng: np.random.Generator,
                 config: LectureOrigenConfig = LectureOrigenConfig()) -> LectureReconstruction:
-    """The notebook's ORIGEN iterations on a truth ``(T, 3)`` (vectorised over times)."""
+    """The notebook's ORIGEN iterations on a truth ``(T, 3)``: :func:`toyda.cycling.origen` with a
+    batched first cycle from ``x_b = 0``, one subset per iteration, Joseph-form ``B_k ← P^a_k``."""
     T = x_true.shape[0]
-    xb = np.zeros((T, 3))
-    B = np.broadcast_to(b0(config), (T, 3, 3)).copy()
-    r = config.sigma_o**2
-    out, rmse, chosen = [], [], []
-    for _ in range(config.n_iterations):
+    chosen = []
+
+    def draw(c: int) -> np.ndarray:
         subset = SUBSETS[int(rng.integers(len(SUBSETS)))]
-        idx = ["xyz".index(c) for c in subset]
-        H = np.eye(3)[idx]                                             # (p, 3)
-        y = x_true[:, idx] + config.sigma_o * rng.standard_normal((T, len(idx)))
-        S = H @ B @ H.T + r * np.eye(len(idx))                         # (T, p, p)
-        K = np.linalg.solve(S, H @ B).transpose(0, 2, 1)               # B Hᵀ S⁻¹, (T, 3, p)
-        xa = xb + np.einsum("tij,tj->ti", K, y - xb @ H.T)
-        IKH = np.eye(3) - K @ H
-        B = IKH @ B @ IKH.transpose(0, 2, 1) + r * K @ K.transpose(0, 2, 1)   # Joseph form
-        xb = xa
-        out.append(xa)
-        rmse.append(float(np.sqrt(np.mean((xa - x_true) ** 2))))
+        idx = ["xyz".index(ch) for ch in subset]
+        y = np.full((T, 3), np.nan)
+        y[:, idx] = x_true[:, idx] + config.sigma_o * rng.standard_normal((T, len(idx)))
         chosen.append(subset)
-        y_last = np.full((T, 3), np.nan)
-        y_last[:, idx] = y
-    return LectureReconstruction(np.stack(out), np.array(rmse), tuple(chosen), B, y_last)
+        return y
+
+    it = cycling.origen(draw, config.n_iterations, np.full(3, config.sigma_o), b0(config),
+                        start="batched", covariance_update=True, joseph=True)
+    rmse = np.sqrt(np.mean((it.x_a - x_true) ** 2, axis=(1, 2)))
+    return LectureReconstruction(it.x_a, rmse, tuple(chosen), it.B, it.y)
 
 
 def train_emulator(x_a: np.ndarray, seed: int = 0, epochs: int = 10_000, ft_epochs: int = 2_000,

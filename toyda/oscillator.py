@@ -25,7 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from toyda import metrics, var3d
+from toyda import cycling, metrics, var3d
+from toyda.checks import count, generator, positive, variance_growth
 
 PATTERNS = ("random", "alternating", "x1", "x2")
 """Observation patterns: which component is observed at each step."""
@@ -106,30 +107,11 @@ class Reconstruction:
 # ----------------------------------------------------------------------------- validation
 
 
-def _positive(value: float, name: str) -> float:
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
-
-
-def _count(value: int, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or int(value) != value or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _check_truth(x_true: np.ndarray) -> np.ndarray:
     x_true = np.asarray(x_true, dtype=float)
     if x_true.ndim != 2 or x_true.shape[1] != 2 or x_true.shape[0] < 1:
         raise ValueError(f"x_true must have shape (T, 2) with T >= 1, got {x_true.shape}")
     return x_true
-
-
-def _check_rng(rng) -> np.random.Generator:
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), "
-                         f"got {type(rng).__name__}")
-    return rng
 
 
 # ----------------------------------------------------------------------------- truth and obs
@@ -148,7 +130,7 @@ def truth(n_steps: int = DEFAULTS.n_steps) -> np.ndarray:
     ndarray, shape ``(n_steps, 2)``
         One revolution, ``k = 0, …, n − 1``.
     """
-    n = _count(n_steps, "n_steps")
+    n = count(n_steps, "n_steps")
     theta = 2.0 * np.pi * np.arange(n) / n
     return np.stack([np.cos(theta), np.sin(theta)], axis=-1)
 
@@ -173,9 +155,9 @@ def pattern_indices(pattern: str, n_steps: int, rng: np.random.Generator | None 
     -------
     ndarray of int, shape ``(T,)``
     """
-    T = _count(n_steps, "n_steps")
+    T = count(n_steps, "n_steps")
     if pattern == "random":
-        return _check_rng(rng).integers(0, 2, size=T)
+        return generator(rng).integers(0, 2, size=T)
     if pattern == "alternating":
         return (np.arange(T) + int(phase)) % 2
     if pattern in ("x1", "x2"):
@@ -209,8 +191,8 @@ def observe(x_true: np.ndarray, pattern: str = DEFAULTS.obs_pattern,
         Observed component (0: ``x1``, 1: ``x2``), i.e. ``H_k = e_{which_k}ᵀ``.
     """
     x_true = _check_truth(x_true)
-    sigma_o = _positive(sigma_o, "sigma_o")
-    rng = _check_rng(rng)
+    sigma_o = positive(sigma_o, "sigma_o")
+    rng = generator(rng)
     T = x_true.shape[0]
     which = pattern_indices(pattern, T, rng, phase)
     y = x_true[np.arange(T), which] + sigma_o * rng.standard_normal(T)
@@ -233,6 +215,13 @@ def observation_operators(which: np.ndarray) -> np.ndarray:
     return np.eye(2)[which][:, None, :]
 
 
+def _as_masked(y: np.ndarray, which: np.ndarray) -> np.ndarray:
+    """Scalar observations ``y (T,)`` of components ``which (T,)`` as ``(T, 2)`` with NaN where not observed."""
+    Y = np.full((y.shape[0], 2), np.nan)
+    Y[np.arange(y.shape[0]), which] = y
+    return Y
+
+
 def _check_which(which, T: int | None = None) -> np.ndarray:
     which = np.asarray(which)
     if which.ndim != 1 or (T is not None and which.shape[0] != T):
@@ -247,19 +236,22 @@ def _check_which(which, T: int | None = None) -> np.ndarray:
 
 def cycle_3dvar(y: np.ndarray, which: np.ndarray, sigma_b: float = DEFAULTS.sigma_b,
                 sigma_o: float = DEFAULTS.sigma_o, x0_b: np.ndarray | None = None,
-                covariance_update: bool = False, q: float = 0.0) -> Cycle:
+                covariance_update: bool = False, q: float = 0.0, inflation: float = 1.0) -> Cycle:
     """Time-sequential 3D-Var cycle with the persistence model ``M(x) = x``.
 
     For ``k = 0, …, T−1``: ``d_k = y_k − H_k x_k^b``, ``K_k = B_k H_kᵀ (H_k B_k H_kᵀ + σ_o²)⁻¹``,
     ``x_k^a = x_k^b + K_k d_k``, then ``x_{k+1}^b = x_k^a``. ``B_k = diag(σ_b², σ_b²)`` for all
     ``k`` (fixed ``B``), or with ``covariance_update=True`` the Kalman update
-    ``A_k = (I − K_k H_k) B_k``, ``B_{k+1} = A_k + q I``.
+    ``A_k = (I − K_k H_k) B_k``, ``B_{k+1} = ρ A_k + Q`` with ``Q = q I`` (``ρ``: ``inflation``).
+    The loop is :func:`toyda.cycling.sequential` (shared with Lorenz-63).
 
-    With the covariance update and no model-error term (``q = 0``) the variances only shrink,
-    ``1/B_{k+1} = 1/B_k + 1/σ_o²`` in the observed component, so the gain decays like ``1/k``
-    and the filter stops listening to the observations while the truth moves round the circle:
-    the analysis lags further and further behind (persistence is a wrong model). ``q > 0``
-    (model-error variance per step) keeps the gain alive.
+    With the covariance update and no model-error term (``q = 0``, ``ρ = 1``) the variances only
+    shrink, ``1/B_{k+1} = 1/B_k + 1/σ_o²`` in the observed component, so the gain decays like
+    ``1/k`` and the filter stops listening to the observations while the truth moves round the
+    circle: the analysis lags further and further behind (persistence is a wrong model). This is
+    filter divergence. Model error ``q > 0`` (variance added per step, the error persistence makes)
+    or multiplicative inflation ``ρ > 1`` keep ``B`` — and so the gain — from collapsing: the
+    variance settles where what one observation removes balances what a step adds.
 
     Parameters
     ----------
@@ -275,6 +267,9 @@ def cycle_3dvar(y: np.ndarray, which: np.ndarray, sigma_b: float = DEFAULTS.sigm
         Kalman-type update ``B ← A`` along the time sequence.
     q : float
         Model-error variance added after each step when ``covariance_update`` (``>= 0``).
+    inflation : float
+        Multiplicative covariance inflation ``ρ >= 1`` of ``A_k`` before the next step when
+        ``covariance_update`` (``1``: none).
 
     Returns
     -------
@@ -285,28 +280,17 @@ def cycle_3dvar(y: np.ndarray, which: np.ndarray, sigma_b: float = DEFAULTS.sigm
         raise ValueError(f"y must be a finite array of shape (T,) with T >= 1, got shape {y.shape}")
     T = y.shape[0]
     which = _check_which(which, T)
-    sigma_b = _positive(sigma_b, "sigma_b")
-    sigma_o = _positive(sigma_o, "sigma_o")
-    if not np.isfinite(q) or q < 0:
-        raise ValueError(f"q must be a finite number >= 0, got {q!r}")
+    sigma_b = positive(sigma_b, "sigma_b")
+    sigma_o = positive(sigma_o, "sigma_o")
+    q, inflation = variance_growth(q, inflation)
     x = np.zeros(2) if x0_b is None else np.asarray(x0_b, dtype=float)
     if x.shape != (2,) or not np.all(np.isfinite(x)):
         raise ValueError(f"x0_b must be a finite array of shape (2,), got {x0_b!r}")
-
-    H = observation_operators(which)
-    R = np.array([[sigma_o**2]])
-    B0 = sigma_b**2 * np.eye(2)
-    B = B0
-    out_b, out_a = np.empty((T, 2)), np.empty((T, 2))
-    out_K, out_d = np.empty((T, 2)), np.empty(T)
-    out_B, out_A = np.empty((T, 2, 2)), np.empty((T, 2, 2))
-    for k in range(T):
-        an = var3d.analysis(x, y[k:k + 1], H[k], B, R)
-        out_b[k], out_a[k], out_K[k], out_d[k] = x, an.x_a, an.K[:, 0], an.innovation[0]
-        out_B[k], out_A[k] = B, an.A
-        x = an.x_a                                        # persistence: x_{k+1}^b = x_k^a
-        B = an.A + q * np.eye(2) if covariance_update else B0
-    return Cycle(x_b=out_b, x_a=out_a, K=out_K, B=out_B, A=out_A, innovation=out_d)
+    seq = cycling.sequential(_as_masked(y, which), np.full(2, sigma_o), x, sigma_b**2 * np.eye(2),
+                             covariance_update=covariance_update, Q=q * np.eye(2), inflation=inflation)
+    k = np.arange(T)
+    return Cycle(x_b=seq.x_b, x_a=seq.x_a, K=seq.K[k, :, which], B=seq.B, A=seq.A,
+                 innovation=seq.innovation[k, which])
 
 
 # ----------------------------------------------------------------------------- two rounds
@@ -343,9 +327,9 @@ def sequential_rounds(x_true: np.ndarray, sigma_b: float = DEFAULTS.sigma_b,
     SequentialRounds
     """
     x_true = _check_truth(x_true)
-    rng = _check_rng(rng)
-    sigma_b = _positive(sigma_b, "sigma_b")
-    sigma_o = _positive(sigma_o, "sigma_o")
+    rng = generator(rng)
+    sigma_b = positive(sigma_b, "sigma_b")
+    sigma_o = positive(sigma_o, "sigma_o")
     T = x_true.shape[0]
     y1, w1 = observe(x_true, "x1", sigma_o, rng)
     round1 = cycle_3dvar(y1, w1, sigma_b, sigma_o, x0_b=x0_b)
@@ -407,30 +391,20 @@ def origen_reconstruction(x_true: np.ndarray, n_cycles: int = DEFAULTS.n_cycles,
     Reconstruction
     """
     x_true = _check_truth(x_true)
-    C = _count(n_cycles, "n_cycles")
-    sigma_b = _positive(sigma_b, "sigma_b")
-    sigma_o = _positive(sigma_o, "sigma_o")
-    rng = _check_rng(rng)
+    C = count(n_cycles, "n_cycles")
+    sigma_b = positive(sigma_b, "sigma_b")
+    sigma_o = positive(sigma_o, "sigma_o")
+    rng = generator(rng)
     if pattern not in PATTERNS:
         raise ValueError(f"pattern must be one of {PATTERNS}, got {pattern!r}")
-    T = x_true.shape[0]
-    R = np.array([[sigma_o**2]])
+    last = {}
 
-    y, which = observe(x_true, pattern, sigma_o, rng, phase=0)
-    cyc = cycle_3dvar(y, which, sigma_b, sigma_o, x0_b=x0_b)
-    x_a = np.empty((C, T, 2))
-    sigma_a = np.empty(C)
-    x_a[0] = cyc.x_a
-    sigma_a[0] = np.sqrt(np.mean(np.trace(cyc.A, axis1=1, axis2=2)) / 2)
-    B0 = np.broadcast_to(sigma_b**2 * np.eye(2), (T, 2, 2))
-    B = B0
-    for c in range(1, C):
-        y, which = observe(x_true, pattern, sigma_o, rng, phase=c)
-        an = var3d.analysis(x_a[c - 1], y[:, None], observation_operators(which), B, R)
-        x_a[c] = an.x_a
-        sigma_a[c] = np.sqrt(np.mean(np.trace(an.A, axis1=1, axis2=2)) / 2)
-        if covariance_update:
-            B = an.A
-    rmse = np.sqrt(np.mean((x_a - x_true) ** 2, axis=(1, 2)))
-    return Reconstruction(x_a=x_a, rmse=rmse, sigma_a=sigma_a, y=y, which=which,
-                          B=np.array(B))
+    def draw(c: int) -> np.ndarray:
+        last["y"], last["which"] = observe(x_true, pattern, sigma_o, rng, phase=c)
+        return _as_masked(last["y"], last["which"])
+
+    it = cycling.origen(draw, C, np.full(2, sigma_o), sigma_b**2 * np.eye(2),
+                        x0_b=np.zeros(2) if x0_b is None else np.asarray(x0_b, dtype=float),
+                        covariance_update=covariance_update)
+    rmse = np.sqrt(np.mean((it.x_a - x_true) ** 2, axis=(1, 2)))
+    return Reconstruction(x_a=it.x_a, rmse=rmse, sigma_a=it.sigma_a, y=last["y"], which=last["which"], B=it.B)

@@ -20,7 +20,7 @@ def student(url: str, i: int, tmp) -> dict:
     history, card, metrics, _ = client.predict(
         f"run a 3D-Var cycle with seed {i} and observation error {sigma_o(i)}", api_name="/chat")
     where, table, _, details, *_ = client.predict(api_name="/runs")
-    return {"history": history, "card": card, "metrics": dict(metrics["data"]), "where": where,
+    return {"history": history, "card": card, "metrics": {r[0]: r[1] for r in metrics["data"]}, "where": where,
             "runs": table["data"], "details": details}
 
 

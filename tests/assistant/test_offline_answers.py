@@ -38,3 +38,17 @@ def test_mode_question_quotes_both_modes_and_nothing_else(lecture_env):
     _, cites = passage_answer(q, [p.to_dict() | {"citation": p.citation} for p in search(q, k=4)])
     assert sorted(cites) == ["[corpus/obs2obs_learning.md § Dataset mode A: synthetic radiosondes]",
                              "[corpus/obs2obs_learning.md § Dataset mode B: stored radiosondes only]"]
+
+
+def test_sentences_are_whole_and_bring_what_they_refer_back_to():
+    from assistant.answers import units
+
+    text = ("Tian et al. (2023) plug the emulator's adjoint into 4D-Var, e.g. at ECMWF. It works.\n\n"
+            "Sample covariances from few members are noisy between distant points. "
+            "Localisation removes these spurious correlations with a taper.")
+    sentences = [t for k, t in units(text) if k == "sentence"]
+    assert sentences[0] == "Tian et al. (2023) plug the emulator's adjoint into 4D-Var, e.g. at ECMWF."
+    passage = {"text": text, "citation": "[notes.md § Localisation]"}
+    answer, cites = passage_answer("what does localisation do?", [passage])
+    assert answer.startswith("Sample covariances from few members are noisy between distant points. Localisation removes")
+    assert cites == ["[notes.md § Localisation]"]

@@ -148,3 +148,27 @@ def test_values_no_run_can_use_are_named_in_the_answer():
     note = unused_note("again with 300 steps", r.calls)
     assert note.startswith("Not used: n_steps=300") and "run_origen_lorenz63" in note
     assert unused_note("run 3dvar with sigma_o 0.3", [("run_3dvar_cycle", {"sigma_o": 0.3})]) is None
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("3D-Var with the covariance update and model error q 0.02", {"covariance_update": True, "q": 0.02}),
+    ("run 3dvar with the covariance update and process noise 0.01", {"covariance_update": True, "q": 0.01}),
+    ("covariance update 3D-Var cycle with inflation 1.5", {"covariance_update": True, "inflation": 1.5}),
+])
+def test_model_error_and_inflation_are_read(text, want):
+    (call,) = route(text).calls
+    assert call == ("run_3dvar_cycle", want)
+
+
+@pytest.mark.parametrize(("text", "previous", "want"), [
+    # phrasings that are not among the declaration's examples
+    ("let B evolve in the 3D-Var cycle, q = 0.03 and inflation factor 1.2", None,
+     {"covariance_update": True, "q": 0.03, "inflation": 1.2}),
+    ("same again with model error q 0.05", ("run_3dvar_cycle", {"covariance_update": True}),
+     {"covariance_update": True, "q": 0.05}),
+    ("now inflate by 1.1", ("run_3dvar_cycle", {"covariance_update": True, "q": 0.02}),
+     {"covariance_update": True, "q": 0.02, "inflation": 1.1}),
+])
+def test_model_error_and_inflation_in_new_phrasings_and_follow_ups(text, previous, want):
+    r = route(text, previous) if previous else route(text)
+    assert r.calls == [("run_3dvar_cycle", want)]

@@ -281,3 +281,75 @@ def test_a_question_sent_during_a_run_is_answered_after_it(page):
     first = text.index("ORIGEN on Lorenz-63 (dalab variant) over 5000 steps")
     assert first < text.index("Sources: [corpus/", first)            # answered in the order sent
     no_problems(page)
+
+
+def test_figures_open_full_size_and_none_is_shown_twice_in_a_turn(page):
+    """generate → train → reconstruct at the training's own held-out time: the reconstruction would
+    repeat the training's figure, so it is referred to instead; every figure fills the chat's width
+    and a click opens the PNG at full resolution. Then the page's other display rules."""
+    from playwright.sync_api import expect
+
+    from toyda.obs2obs import Obs2ObsConfig
+    from toyda.observations import TRAINING_DATASET_DEFAULTS
+
+    n = TRAINING_DATASET_DEFAULTS["n_snapshots"] - 1                  # transitions of the first trajectory
+    held_out = n - max(1, round(Obs2ObsConfig().test_fraction * n))   # its first held-out (test) transition
+    chat = page.locator("#chat")
+    box = page.locator("#message textarea")
+    box.fill(f"Generate observations, train the obs2obs network for 2 epochs, then reconstruct the field at "
+             f"snapshot {held_out}")
+    box.press("Enter")
+    step = chat.locator("[role=button]", has_text="reconstruct_field")
+    expect(step).to_contain_text("done", timeout=3 * WAIT_MS)
+    expect(chat).to_contain_text("is the same figure as", timeout=WAIT_MS)
+    expect(chat.locator("img[src*='reconstruction_heldout.png']")).to_have_count(1)
+    expect(chat.locator("img[src$='/reconstruction.png']")).to_have_count(0)       # not shown a second time
+    expect(chat.locator("img[src*='sat_prediction.png']")).to_have_count(1)
+
+    # Full size: the figure spans the chat's width (not a 300 px thumbnail) ...
+    figure = chat.locator("img[src*='reconstruction_heldout.png']")
+    figure.scroll_into_view_if_needed()
+    page.wait_for_function("el => el.complete && el.naturalWidth > 0", arg=figure.element_handle())
+    shown, column = figure.bounding_box(), chat.bounding_box()
+    natural = figure.evaluate("el => [el.naturalWidth, el.naturalHeight]")
+    assert shown["width"] > 0.75 * column["width"] and shown["height"] > 400, (shown, column)
+    assert abs(shown["width"] / shown["height"] - natural[0] / natural[1]) < 0.02      # not distorted
+    # ... and a click opens the PNG itself at full resolution.
+    with page.context.expect_page() as opened:
+        figure.click()
+    full = opened.value
+    full.wait_for_load_state()
+    assert full.url == figure.get_attribute("src")
+    assert full.evaluate("() => [document.images[0].naturalWidth, document.images[0].naturalHeight]") == natural
+    full.close()
+
+    # The chat follows the window's height.
+    tall = chat.bounding_box()["height"]
+    page.set_viewport_size({"width": VIEWPORT["width"], "height": VIEWPORT["height"] + 300})
+    page.wait_for_function("([el, h]) => Math.abs(el.getBoundingClientRect().height - h - 300) < 5",
+                           arg=[chat.element_handle(), tall])
+    page.set_viewport_size(VIEWPORT)
+    # The summary is said once (in the answer), read-only downloads have no ×, metrics say what they mean.
+    assert chat.inner_text().count("Reconstructed the full field") == 1
+    assert page.locator(".read-only-files .label-clear-button").count() >= 3
+    for button in page.locator(".read-only-files .label-clear-button").all():
+        expect(button).to_be_hidden()
+    expect(page.locator("#metrics")).to_contain_text("root-mean-square error against the truth")
+    no_problems(page)
+    screenshot(page, "ui_chat_full_size_figures.png")
+
+    # Deleting a run asks first; cancelling keeps it.
+    tab(page, "Runs").click()
+    where = page.get_by_text("Runs of this browser session")
+    runs = re.search(r": (\d+)\.", where.inner_text()).group(1)
+    page.get_by_role("button", name="Delete the selected run").click()
+    expect(page.locator("#confirm-delete")).to_contain_text("cannot be undone")
+    page.locator("#confirm-delete-no").click()
+    expect(page.locator("#confirm-delete")).to_be_hidden()
+    expect(where).to_contain_text(f": {runs}.")
+    # A new conversation also clears the Latest-run card.
+    tab(page, "Chat").click()
+    page.get_by_role("button", name="New conversation").click()
+    expect(page.locator("#latest-run")).to_contain_text("No run yet")
+    expect(chat.get_by_test_id("bot")).to_have_count(0)
+    no_problems(page)

@@ -41,7 +41,8 @@ def test_chat_runs_3dvar_and_returns_answer_figure_and_metrics(client, tmp_path)
     assert texts(history[0]) == "run a 3D-Var cycle with observation error 0.2"
     (step,) = steps(history, "run_3dvar_cycle")
     assert step["metadata"]["status"] == "done" and step["metadata"]["log"] == "done"
-    assert "sigma_o=0.2" in texts(step) and "analysis RMSE" in texts(step)
+    assert "sigma_o=0.2" in texts(step) and "analysis RMSE" not in texts(step)      # the summary is in the answer
+    assert sum(texts(m).count("analysis RMSE") for m in history) == 1                # ... once
 
     figures = [f for m in history for f in files(m)]
     assert figures, "the figure is in the chat"
@@ -51,7 +52,7 @@ def test_chat_runs_3dvar_and_returns_answer_figure_and_metrics(client, tmp_path)
         assert Path(f).is_relative_to(tmp_path)                 # downloaded over HTTP, not a shared path
 
     answer = texts(history[-1])
-    table = dict(metrics["data"])
+    table = {r[0]: r[1] for r in metrics["data"]}
     assert table["rmse_analysis"] in answer                      # the answer quotes the run's numbers
     assert float(table["rmse_analysis"]) < float(table["rmse_background"])
     sigma_b = CycleArgs().sigma_b                                 # the default; sigma_o was asked for
@@ -77,9 +78,11 @@ def test_a_bad_value_in_the_chat_is_a_failed_step_that_says_what_is_allowed(clie
 
     history, card, metrics, _ = client.predict("run 3dvar with sigma_o 20", api_name="/chat")
     (step,) = steps(history, "run_3dvar_cycle")
-    assert step["metadata"]["log"] == "failed"
-    for text in (texts(step), texts(history[-1])):
-        assert "must be a number > 0 and <= 10" in text and RETRY_HINT not in text   # the hint is for the model
+    assert step["metadata"]["log"] == "failed" and "Did not run" in texts(step)
+    assert "must be a number > 0 and <= 10" not in texts(step)                     # the reason is said once,
+    answer = texts(history[-1])                                                     # in plain words
+    assert "must be a number > 0 and <= 10" in answer and RETRY_HINT not in answer  # the hint is for the model
+    assert "Input should" not in answer and "dalab tools" not in answer
     assert metrics["data"] == [] and "No run yet" in card                           # nothing was run
 
 
@@ -101,8 +104,8 @@ def test_lab_sequence_streams_progress_and_runs_every_step(client):
         (step,) = steps(final, tool)
         assert step["metadata"]["status"] == "done", tool
     assert "epochs=3" in texts(steps(final, "train_obs2obs")[0])
-    trained = texts(steps(final, "train_obs2obs")[0])           # the generated dataset was enough to train on
-    assert "the latest dataset" in trained and "generated a training dataset" not in trained
+    answer = texts(final[-1])          # the summaries are said once, in the answer (the steps name the runs)
+    assert "the latest dataset" in answer and "generated a training dataset" not in answer   # it was enough data
     # while training ran, its step was pending and showed the progress bar with the epoch
     running = [texts(s) for h in updates for s in steps(h, "train_obs2obs") if s["metadata"]["status"] == "pending"]
     assert any("█" in t and "epoch" in t for t in running), running[-3:]
@@ -116,7 +119,7 @@ def test_tool_form_runs_without_the_llm(client):
         api_name="/run_origen_oscillator")
     assert status.startswith("**Done:**") and "run_origen_oscillator" in status
     assert len(gallery) == 4 and all(Path(g["image"]).read_bytes()[:8] == PNG for g in gallery)
-    table = {k: float(v) for k, v in metrics["data"]}
+    table = {r[0]: float(r[1]) for r in metrics["data"]}
     # the covariance update beats fixed B after 10 cycles, and both improve on the first cycle
     assert table["rmse_final_updated_B"] < table["rmse_final_fixed_B"] < table["rmse_cycle0"]
     assert any(d.endswith("reproduce.py") for d in downloads)
@@ -127,7 +130,7 @@ def test_tool_form_updates_the_chat_panel_and_leaves_empty_optional_fields_out(c
     status, gallery, metrics, downloads, card, panel_metrics, _ = client.predict(
         n_steps=60, sigma_b=0.3, sigma_o=0.4, obs_pattern="x1", covariance_update=False, seed=1,
         api_name="/run_3dvar_cycle")
-    assert "run_3dvar_cycle" in card and dict(panel_metrics["data"]) == dict(metrics["data"])
+    assert "run_3dvar_cycle" in card and {r[0]: r[1] for r in panel_metrics["data"]} == {r[0]: r[1] for r in metrics["data"]}
     # an optional number left empty is left out (the tool's default), not sent as 0
     status, *_ = client.predict(time_index="", model="", dataset="", api_name="/reconstruct_field")
     assert "run `train_obs2obs` first" in status and "time_index" not in status
@@ -195,3 +198,27 @@ def test_tutor_mode_toggle_asks_for_a_prediction_before_running(client):
     history, *_ = client.predict("below", api_name="/chat")
     (step,) = steps(history, "run_3dvar_cycle")
     assert step["metadata"]["status"] == "done" and "you said **below**" in texts(history[-1])
+
+
+def test_own_observations_uploaded_into_the_session_run_by_name_from_the_chat(client, tmp_path):
+    import numpy as np
+
+    from tools.dafiles import write_csv
+    from toyda.experiment import Experiment, get_model, twin
+
+    obs = twin(Experiment(get_model("lorenz63"), obs_every=25, sigma_o=1.0, n_obs=120, seed=4))
+    y = obs.y.copy()
+    y[::7, 1] = np.nan                                               # gaps: y not observed at every 7th time
+    src = write_csv(tmp_path / "station obs.csv", obs.t, y)
+    status = client.predict([handle_file(str(src))], api_name="/add_data")
+    assert "**Stored** station_obs.csv" in status and "observations=station_obs.csv" in status
+    history, card, metrics, downloads = client.predict("run 3D-Var on my own observations station_obs.csv",
+                                                       api_name="/chat")
+    (step,) = steps(history, "run_da_experiment")
+    assert step["metadata"]["status"] == "done"
+    table = {r[0]: r[1] for r in metrics["data"]}
+    assert int(float(table["n_obs"])) == 120 and "omf_rms" in table          # no truth: innovation statistics
+    bad = tmp_path / "notes.nc"
+    bad.write_text("hello")
+    status = client.predict([handle_file(str(bad))], api_name="/add_data")
+    assert "**Not stored:**" in status and "not a NetCDF file" in status and str(tmp_path) not in status

@@ -162,3 +162,24 @@ def test_observations_from_checks_the_first_time_against_t0(tmp_path):
     obs = observations_from(table, None, 0.1)
     assert obs.steps.tolist() == [3, 1] and obs.x_true is None and obs.x0_true is None
     np.testing.assert_allclose(obs.t, [0.3, 0.4])
+
+
+def test_uploaded_data_lands_in_the_workspace_under_a_safe_name_beside_older_ones(tmp_path):
+    from tools.dafiles import import_data
+
+    ws = Workspace(tmp_path / "ws", confined=True)
+    src = tmp_path / "up"
+    src.write_text("time,x,y,z\n0.25,1,2,3\n")
+    first = import_data(src, ws, name="../../my obs.csv")
+    second = import_data(src, ws, name="my obs.csv")
+    assert first == ws.root / "my_obs.csv" and second == ws.root / "my_obs-2.csv"
+    assert first.read_text() == src.read_text()
+    hidden = import_data(src, ws, name=".secret.csv")
+    assert not hidden.name.startswith(".")
+    for bad_name, match in (("obs.txt", "extension"), ("obs.nc", "not a NetCDF")):
+        with pytest.raises(ToolError, match=match):
+            import_data(src, ws, name=bad_name)
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(ToolError, match="empty"):
+        import_data(tmp_path / "empty.csv", ws)
+    assert sorted(p.name for p in ws.root.iterdir()) == ["my_obs-2.csv", "my_obs.csv", "secret.csv"]
