@@ -24,6 +24,7 @@ for _key, _value in (("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1"), ("H
     os.environ.setdefault(_key, _value)
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130   # as shells report a command ended by Ctrl-C
 
 
 class UsageError(Exception):
@@ -98,6 +99,11 @@ def cmd_tool(ns: argparse.Namespace) -> int:
         bar.close()
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        bar.close()
+        print("interrupted (Ctrl-C): no run record was written; a sweep keeps the points it finished, "
+              "so running it again continues where it stopped", file=sys.stderr)
+        return EXIT_INTERRUPTED
     bar.close()
     if ns.json:
         print(result.model_dump_json(indent=2))

@@ -12,13 +12,14 @@ questions, sequences and the scope checks.
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections import Counter
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal, get_args, get_origin
 
-from tools.base import ToolSpec, phrases_of, values_of
+from tools.base import ToolSpec, phrase_regex, phrases_of, values_of
 from tools.registry import TOOLS
 
 SEARCH = "search_lectures"
@@ -41,13 +42,6 @@ def normalise(text: str) -> str:
     t = t.replace("sigma_o", "sigma o").replace("sigma_b", "sigma b")
     t = t.replace("σ", "sigma ").replace("sigma  ", "sigma ")
     return re.sub(r"\s+", " ", t).strip()
-
-
-def phrase_regex(phrase: str) -> str:
-    """A phrase as a pattern: spaces, underscores and hyphens interchangeable, whole words."""
-    parts = [re.escape(w) for w in re.split(r"[\s_-]+", phrase.strip().lower()) if w]
-    body = r"[\s_-]*".join(parts)
-    return rf"(?<![\w]){body}(?![\w])"
 
 
 # ----------------------------------------------------------------------------- arguments
@@ -218,8 +212,14 @@ def read_args(text: str, tool: str) -> tuple[dict[str, Any], list[tuple[int, int
             out[files[0]] = m.group("v")
     special = TOOLS[tool].read
     if special is not None:
-        out.update(special(text))
+        out.update(special(text, TOOLS) if _takes_tools(special) else special(text))
     return out, used
+
+
+@cache
+def _takes_tools(read: Any) -> bool:
+    """Whether a tool's ``read`` takes the registry's tools as its second parameter (see ToolSpec.read)."""
+    return len(inspect.signature(read).parameters) >= 2
 
 
 def _all(text: str) -> tuple[dict[str, Any], list[tuple[int, int]]]:

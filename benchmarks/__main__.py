@@ -17,6 +17,7 @@ MODULES = [
     "benchmarks.bench_retrieval",
     "benchmarks.bench_agent",
     "benchmarks.bench_tools",
+    "benchmarks.bench_sweep",
     "benchmarks.bench_ui",
     "benchmarks.bench_load",
 ]

@@ -13,6 +13,7 @@ import json
 import math
 import os
 import pprint
+import re
 import shutil
 import threading
 import time
@@ -78,6 +79,14 @@ def values_of(args: type[BaseModel], name: str) -> dict[str, list[str]]:
     return dict(extra.get("values", {})) if isinstance(extra, dict) else {}
 
 
+def phrase_regex(phrase: str) -> str:
+    """A phrase as a pattern on lower-cased text: spaces, underscores and hyphens interchangeable,
+    whole words."""
+    parts = [re.escape(w) for w in re.split(r"[\s_-]+", phrase.strip().lower()) if w]
+    body = r"[\s_-]*".join(parts)
+    return rf"(?<![\w]){body}(?![\w])"
+
+
 @dataclass(frozen=True)
 class Example:
     """A request a student might write and the arguments it means (doubles as a routing test)."""
@@ -131,8 +140,11 @@ class ToolSpec:
     """False for tools that only read (search_lectures): no run directory is written."""
     questions: tuple[str, ...] = ()
     """regexes of questions this tool answers by running ("how does .* depend on"), not from the notes"""
-    read: Callable[[str], dict[str, Any]] | None = None
-    """reads the arguments that phrases cannot express (a sweep's grid, a list of methods) from a request"""
+    read: Callable[..., dict[str, Any]] | None = None
+    """``read(request)``: the arguments that phrases cannot express (a sweep's grid, a list of methods)
+    from a request; ``read(request, tools)`` when it
+    takes a second parameter: ``tools`` are then the registry's tools, for a tool that works on other
+    tools (run_sweep reads its target's declared phrases)"""
     predictions: tuple[Prediction, ...] = ()
     """what a tutor asks the student to predict before running it"""
     hints: tuple[str, ...] = ()
@@ -142,9 +154,11 @@ class ToolSpec:
     out as?"), or None when the question is not about them"""
     reproduce: Callable[[dict[str, Any]], str] | None = None
     """``reproduce(record args) -> code`` for a reproduce.py that shows the science (default: run_tool again)."""
-    cost: Callable[[Any], tuple[float, float]] | None = None
+    cost: Callable[..., tuple[float, float]] | None = None
     """``cost(args) -> (bytes of memory, seconds)``: an estimate from the arguments, checked by
-    ``run_tool`` against the server's limits before anything is written (None: always cheap)."""
+    ``run_tool`` against the server's limits before anything is written (None: always cheap);
+    ``cost(args, tools, validate)`` when it takes three parameters: the registry's tools and
+    argument check, for a tool that runs other tools (run_sweep)."""
 
     @property
     def description(self) -> str:
@@ -316,14 +330,18 @@ class RunContext:
     files: list[Path] = field(default_factory=list)
     resolved: dict[str, str] = field(default_factory=dict)
     passages: list[dict[str, Any]] = field(default_factory=list)
+    figures_enabled: bool = True
+    """False where only the numbers are wanted (each point of a sweep): figures are not saved."""
     tools: dict[str, Any] = field(default_factory=dict)
     """the registry's tools, for a tool that works on other tools (write_script)"""
     validate: Callable[[str, dict[str, Any] | None], Any] | None = None
     """``validate(tool, args)``: the registry's argument check (a ToolError that names what is allowed)"""
 
     def save_figure(self, fig: Any, name: str) -> Path:
-        """Save a matplotlib figure as ``<name>.png`` in the run directory."""
+        """Save a matplotlib figure as ``<name>.png`` in the run directory (unless figures are off)."""
         path = self.run_dir / f"{name}.png"
+        if not self.figures_enabled:
+            return path
         fig.savefig(path, dpi=110, bbox_inches="tight")
         self.figures.append(path)
         return path

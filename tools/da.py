@@ -130,8 +130,9 @@ def run_da_experiment(args: DAArgs, ctx: RunContext) -> tuple[str, dict[str, Any
     label = describe(args, settings)
     ctx.progress(0.1, f"assimilating {len(obs.t)} observation times with {args.method}")
     result, m = assimilate(exp, obs, method)
-    ctx.progress(0.85, "drawing figures")
-    _draw(ctx, exp, obs, result, m, label)
+    if ctx.figures_enabled:            # off for each point of a sweep: only the numbers are wanted
+        ctx.progress(0.85, "drawing figures")
+        _draw(ctx, exp, obs, result, m, label)
     div = (f" It DIVERGED at t = {m['diverged_at_t']:.4g}: the figures and scores cover the times before."
            if "diverged_at_t" in m else "")
     summary = (f"{label} on {_setup_words(args, exp, obs)}: {_verdict(m, exp.sigma_o, _reference(args, exp, settings))}; "

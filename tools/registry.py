@@ -7,6 +7,7 @@ otherwise), runs the tool in a fresh run directory and writes the run record.
 
 from __future__ import annotations
 
+import inspect
 import math
 import threading
 import time
@@ -15,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tools import assimilation, atmosda, atmosphere, da, lectures, learning, scripts
+from tools import assimilation, atmosda, atmosphere, da, lectures, learning, scripts, sweep
 from tools.base import (
     Progress,
     RunCancelled,
@@ -35,7 +36,7 @@ from tools.base import (
 
 
 # The tool modules, in the order tools are listed; each declares its tools once (``TOOLS``).
-MODULES = (atmosphere, learning, assimilation, da, atmosda, scripts, lectures)
+MODULES = (atmosphere, learning, assimilation, da, atmosda, sweep, scripts, lectures)
 
 TOOLS: dict[str, ToolSpec] = {spec.name: spec for module in MODULES for spec in module.TOOLS}
 
@@ -76,8 +77,9 @@ def validation_message(spec: ToolSpec, exc: ValidationError) -> str:
             continue
         field = props.get(name, {})
         what = field.get("description", "")
+        own = err["msg"].removeprefix("Value error, ") if err["type"] == "value_error" else ""   # a validator's reason
         problems.append(f"argument {name!r} = {shorten(err.get('input'))} is not allowed: must be {allowed(field)}"
-                        + (f" ({what})" if what else ""))
+                        + (f" ({what})" if what else "") + (f": {cut(own, 200)}" if own else ""))
     return f"invalid arguments for {spec.name}:\n- " + "\n- ".join(problems)
 
 
@@ -140,7 +142,10 @@ def check_cost(spec: ToolSpec, args: ToolArgs, max_memory_gb: float, max_seconds
     """The run's estimated (bytes, seconds); a ToolError with the estimate and the limit when it exceeds one."""
     if spec.cost is None:
         return 0.0, 0.0
-    memory, seconds = spec.cost(args)
+    if len(inspect.signature(spec.cost).parameters) >= 3:       # a tool that runs other tools
+        memory, seconds = spec.cost(args, TOOLS, lambda tool, a: validate_args(get_tool(tool), a))
+    else:
+        memory, seconds = spec.cost(args)
     over = []
     if memory > max_memory_gb * 2**30:
         over.append(f"about {_gib(memory)} of memory (the limit is {max_memory_gb:g} GiB per run, DALAB_MAX_MEMORY_GB)")

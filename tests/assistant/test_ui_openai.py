@@ -34,7 +34,7 @@ def test_llm_tool_call_runs_in_the_ui(tmp_path):
     assert any(p.get("type") == "file" for m in history for p in m["content"])
     assert history[-1]["content"][0]["text"] == "The covariance update lowers the analysis RMSE; see the figure."
     prior = CycleArgs().sigma_b ** 2                                   # B's variance before any update
-    assert "run_3dvar_cycle" in card and float(dict(metrics["data"])["B_var_last_x1"]) < prior   # B was updated
+    assert "run_3dvar_cycle" in card and float({r[0]: r[1] for r in metrics["data"]}["B_var_last_x1"]) < prior   # B was updated
     assert srv.requests[0]["body"]["model"] == "fake-model"
     assert f"Answering: **fake-model at {endpoint}" in config          # the header names the model
 

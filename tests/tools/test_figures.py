@@ -21,11 +21,13 @@ FAST_ARGS = {
     "train_obs2obs": {"epochs": 2},
     "run_origen_lorenz63": {"n_steps": 2000},      # long enough for the emulator to learn from it
     "train_lorenz63_emulator": {"epochs": 2, "rollout_steps": 2},
+    "run_sweep": {"tool": "run_3dvar_cycle", "grid": {"sigma_o": [0.1, 0.3], "sigma_b": [0.2, 0.5]}},   # heat map
 }
 """arguments that keep a slow tool fast; every other tool runs with its defaults"""
-VARIANTS = [("run_da_experiment", {"model": "lorenz96", "method": "etkf"})]
+VARIANTS = [("run_da_experiment", {"model": "lorenz96", "method": "etkf"}),
+            ("run_sweep", {"tool": "run_3dvar_cycle", "grid": {"sigma_o": [0.1, 0.3]}})]      # lines: one argument
 """second runs for figures a tool draws only for some arguments (the Hovmöller diagram: more than 3
-variables), each in a turn of its own"""
+variables; a sweep's lines over one argument), each in a turn of its own"""
 DRAWING = [name for name, spec in TOOLS.items() if spec.figures]
 
 

@@ -46,7 +46,7 @@ def test_every_tool_with_its_defaults_fits_the_default_limits(limits):
         if spec.cost is not None:
             needs = any(f.is_required() for f in spec.args.model_fields.values())
             required = spec.examples[0].args if needs else {}                 # write_script needs its tool
-            memory, seconds = spec.cost(spec.args(**required))
+            memory, seconds = registry.check_cost(spec, spec.args(**required), s.max_memory_gb, s.max_run_seconds)
             assert 0 < memory <= s.max_memory_gb * 2**30 and 0 < seconds <= s.max_run_seconds, spec.name
 
 
@@ -54,6 +54,24 @@ def test_every_tool_declares_a_cost():
     assert [n for n, spec in TOOLS.items() if spec.cost is None] == []
     lecture = TOOLS["run_origen_lorenz63"].cost(TOOLS["run_origen_lorenz63"].args(variant="lecture", n_steps=10))
     assert lecture[1] >= 30                                              # its fixed size trains an MLP for long
+
+
+def test_a_sweep_costs_its_points_shared_among_the_workers(tmp_path, limits, monkeypatch):
+    from tools import cluster, sweep
+
+    monkeypatch.setattr(sweep, "local_workers", lambda n: 2)
+    spec, check = TOOLS["run_sweep"], lambda a: registry.check_cost(TOOLS["run_sweep"], spec.args(**a), 2.0, 600.0)
+    small = {"tool": "run_3dvar_cycle", "grid": {"sigma_o": [0.1, 0.2]}}
+    memory, seconds = check(small)
+    one = TOOLS["run_3dvar_cycle"].cost(TOOLS["run_3dvar_cycle"].args(sigma_o=0.1))
+    assert memory == 2 * (sweep.WORKER_BYTES + one[0]) and seconds == pytest.approx(sweep.DASK_START_S + one[1])
+    with pytest.raises(ToolError, match=r"run_sweep with these arguments would need about \d+ s"):
+        check({"tool": "train_obs2obs", "grid": {"epochs": [100, 200]}, "seeds": 5})
+    with pytest.raises(ToolError, match=r"the sweep's point n_obs=20000: this experiment is too long"):
+        check({"tool": "run_da_experiment", "grid": {"n_obs": [100, 20_000]}, "fixed": {"method": "pf", "n_members": 2000}})
+    with pytest.raises(ToolError, match="would need about"):             # nothing started, nothing written
+        run_tool("run_sweep", {"tool": "train_obs2obs", "grid": {"epochs": [100, 200]}, "seeds": 5}, workspace=tmp_path)
+    assert nothing_written(tmp_path) and cluster.local_workers(1) == 1
 
 
 def test_the_da_estimates_follow_the_arguments():
