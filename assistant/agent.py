@@ -105,8 +105,9 @@ def make_tool(spec: ToolSpec, workspace: Workspace, progress: Progress | None = 
         except ToolError as exc:
             raise ToolException(f"Error: {exc}") from exc
         except Exception as exc:  # a fault of dalab, not of the request: say where, never "invalid arguments"
-            raise ToolException(f"Error: {spec.name} failed unexpectedly in {_where(exc)} ({type(exc).__name__}: "
-                                f"{exc}). This is a fault in dalab, not in your request.") from exc
+            raise ToolException(workspace.scrub(f"Error: {spec.name} failed unexpectedly in {_where(exc)} "
+                                                f"({type(exc).__name__}: {exc}). This is a fault in dalab, not in "
+                                                "your request.")) from exc
         return result.content(), result
 
     return StructuredTool.from_function(

@@ -194,9 +194,11 @@ def cmd_ui(ns: argparse.Namespace) -> int:
     from assistant.agent import AgentError  # noqa: PLC0415
     from assistant.ui import serve  # noqa: PLC0415
 
+    from tools.settings import SettingsError  # noqa: PLC0415
+
     try:
         serve(host=ns.host, port=ns.port, mcp=ns.mcp)
-    except AgentError as exc:
+    except (AgentError, SettingsError) as exc:
         raise UsageError(str(exc)) from None
     except KeyboardInterrupt:
         pass
@@ -207,7 +209,10 @@ def cmd_chat(ns: argparse.Namespace) -> int:
     """An interactive conversation in the terminal (follow-ups work; 'quit' or Ctrl-D ends it)."""
     from assistant.agent import AgentError, Session  # noqa: PLC0415
 
-    session = Session(llm=getattr(ns, "llm", None), tutor=getattr(ns, "tutor", False))
+    try:
+        session = Session(llm=getattr(ns, "llm", None), tutor=getattr(ns, "tutor", False))
+    except AgentError as exc:
+        raise UsageError(str(exc)) from None
     if session.tutor:
         print("Tutor mode: I will ask you to predict each experiment's outcome before I run it; "
               "ask for a hint whenever you are stuck.")
@@ -276,16 +281,34 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Every failure ends in one ``error: ...`` line on stderr and exit code 2:
+    bad input and configuration with their own messages, anything else as an unexpected failure
+    named by its type (never a traceback)."""
+    from tools.base import ToolError  # noqa: PLC0415
+    from tools.settings import SettingsError  # noqa: PLC0415
+
     parser = build_parser()
     ns = parser.parse_args(argv)
     try:
         return ns.fn(ns)
-    except UsageError as exc:
+    except (UsageError, ToolError, SettingsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:  # e.g. `dalab tools | head`
         sys.stderr.close()
         return 0
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 — the promise: a message, never a traceback
+        from assistant.agent import AgentError  # noqa: PLC0415
+
+        if isinstance(exc, (AgentError, ValueError, OSError)):
+            print(f"error: {exc}", file=sys.stderr)
+        else:
+            print(f"error: dalab {ns.command} failed unexpectedly ({type(exc).__name__}: {str(exc)[:300]}); "
+                  "please report this with the command you ran", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

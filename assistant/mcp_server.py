@@ -3,7 +3,9 @@
 Every registry tool is listed with its description and the JSON schema of its pydantic arguments
 (bounds and units included). A call runs the tool through ``tools.registry.run_tool`` in the MCP
 workspace (``DALAB_HOME``, shared with the CLI, so ``reconstruct_field`` finds a model trained from
-the command line) and returns
+the command line), confined like a browser session: earlier products are found only among
+``DALAB_HOME/runs`` (never by a path elsewhere, nor in the UI's sessions), and paths in results
+and errors are relative to ``DALAB_HOME``. It returns
 
 * a text block with the summary and the metrics, first, because many MCP clients drop images;
 * for every figure, a text caption naming it and the PNG as an image block;
@@ -12,12 +14,18 @@ the command line) and returns
 Bad arguments and missing earlier products come back as a tool error (``isError``) whose text is
 the registry's message: what is wrong and what is allowed.
 
-    manager = session_manager(Workspace(home))     # mount manager.handle_request at /mcp
+    manager = session_manager(Workspace(home, confined=True))
+    app.mount("/mcp", with_token(manager.handle_request, token))   # bearer token, when one is set
+
+A token (``DALAB_MCP_TOKEN``) is required whenever the server listens beyond the loopback
+interface; clients send it as ``Authorization: Bearer <token>``.
 """
 
 from __future__ import annotations
 
 import base64
+import hmac
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -44,7 +52,7 @@ def result_content(result: ToolResult) -> list[types.TextContent | types.ImageCo
     """The content blocks of one result: summary + metrics as text, then each figure (caption + PNG)."""
     blocks: list[types.TextContent | types.ImageContent] = [types.TextContent(type="text", text=result.content())]
     for path in result.figures:
-        blocks.append(types.TextContent(type="text", text=f"figure {path.name} ({path})"))
+        blocks.append(types.TextContent(type="text", text=f"figure {path.name}"))
         blocks.append(types.ImageContent(type="image", mimeType="image/png",
                                          data=base64.b64encode(Path(path).read_bytes()).decode("ascii")))
     return blocks
@@ -52,18 +60,21 @@ def result_content(result: ToolResult) -> list[types.TextContent | types.ImageCo
 
 def call(name: str, arguments: dict[str, Any] | None, workspace: Workspace) -> types.CallToolResult:
     """Run one tool and package its result (or its error) for MCP."""
+    def error(text: str) -> types.CallToolResult:
+        return types.CallToolResult(content=[types.TextContent(type="text", text=f"Error: {workspace.scrub(text)}")],
+                                    isError=True)
+
     try:
         result = run_tool(name, arguments or {}, workspace=workspace)
     except ToolError as exc:
-        return types.CallToolResult(content=[types.TextContent(type="text", text=f"Error: {exc}")], isError=True)
+        return error(str(exc))
     except Exception as exc:  # a bug in a tool must not take the server down
         log.exception("MCP call of %s failed", name)
-        return types.CallToolResult(
-            content=[types.TextContent(type="text", text=f"Error: {name} failed unexpectedly "
-                                                          f"({type(exc).__name__}: {exc})")], isError=True)
+        return error(f"{name} failed unexpectedly ({type(exc).__name__}: {exc})")
+    shown = workspace.shown
     structured = {"tool": result.tool, "args": result.args, "summary": result.summary, "metrics": result.metrics,
-                  "run_dir": str(result.run_dir), "figures": [str(p) for p in result.figures],
-                  "files": [str(p) for p in result.files]}
+                  "run_dir": shown(result.run_dir), "figures": [shown(p) for p in result.figures],
+                  "files": [shown(p) for p in result.files]}
     return types.CallToolResult(content=result_content(result), structuredContent=structured)
 
 
@@ -89,3 +100,36 @@ def build_server(workspace: Workspace) -> Server:
 def session_manager(workspace: Workspace) -> StreamableHTTPSessionManager:
     """The ASGI side: ``await manager.handle_request(scope, receive, send)`` inside ``manager.run()``."""
     return StreamableHTTPSessionManager(app=build_server(workspace), stateless=True)
+
+
+def with_token(handler: Any, token: str | None) -> Any:
+    """``handler`` (an ASGI callable) behind a bearer token: requests without ``Authorization:
+    Bearer <token>`` get 401 and never reach it. With no token the handler is returned as it is."""
+    if not token:
+        return handler
+    expected = token.encode()
+
+    async def guarded(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        headers = dict(scope.get("headers") or [])
+        given = headers.get(b"authorization", b"")
+        scheme, _, value = given.partition(b" ")
+        if scheme.lower() == b"bearer" and hmac.compare_digest(value.strip(), expected):
+            await handler(scope, receive, send)
+            return
+        body = json.dumps({"jsonrpc": "2.0", "id": None, "error": {
+            "code": -32001, "message": "this MCP server needs a token: send the header "
+                                       "'Authorization: Bearer <DALAB_MCP_TOKEN>'"}}).encode()
+        await send({"type": "http.response.start", "status": 401, "headers": [
+            (b"content-type", b"application/json"), (b"www-authenticate", b'Bearer realm="dalab"'),
+            (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+    return guarded
+
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def is_loopback(host: str) -> bool:
+    """True when ``host`` only listens on this machine (127.0.0.0/8, ::1, localhost)."""
+    return host in LOOPBACK or host.startswith("127.")

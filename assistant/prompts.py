@@ -80,8 +80,10 @@ PREREQUISITES = {
 ENDPOINT_HINT = {
     "connection": "could not reach the LLM endpoint at {url}: check OPENAI_BASE_URL (is the server running?) "
                   "or set DALAB_LLM=offline to use the offline model",
-    "timeout": "the LLM endpoint at {url} did not answer within {timeout:g} s: check that the server is up "
-               "and not overloaded, or raise DALAB_TIMEOUT",
+    "timeout": "the LLM endpoint at {url} did not answer within {timeout:g} s ({why}): check that the server is "
+               "up and not overloaded, or raise DALAB_TIMEOUT",
+    "invalid": "the LLM server sent an invalid reply ({detail}): check that OPENAI_BASE_URL is an "
+               "OpenAI-compatible /v1 endpoint and that DALAB_MODEL names a chat model there",
     "auth": "the LLM endpoint at {url} refused the API key (HTTP {status}): check OPENAI_API_KEY",
     "model": "the LLM endpoint at {url} does not know the model {model!r} (HTTP {status}): check DALAB_MODEL",
     "server": "the LLM endpoint at {url} failed (HTTP {status}: {detail}): check the server behind "

@@ -9,12 +9,17 @@ in a worker thread as a stream of transcript updates.
 
 Turns of one session run one at a time in the order they were sent; a turn ends when its worker
 ends, even if the page stops listening. A session's workspace is confined: earlier products are
-looked up only among its own runs.
+looked up only among its own runs, and it has at most ``runs_per_session`` runs going at once.
+
+Which session a request belongs to is decided by the server alone: a signed, HttpOnly cookie
+(:class:`SessionKeys`, :func:`session_cookies`) whose key never leaves the server. Knowing a
+session's id is not enough to use it, and its files download only by the browser that owns it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import os
 import queue
@@ -23,13 +28,13 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from assistant.agent import AgentError, Session
-from tools.base import ToolResult, Workspace
+from tools.base import RunCancelled, ToolResult, Workspace
 
 log = logging.getLogger("dalab.ui")
 POLL_S = 0.2          # how often a running event looks for news from its worker thread
@@ -49,6 +54,8 @@ class LabSession:
     model: Any
     history: list[dict[str, Any]] = field(default_factory=list)
     latest: ToolResult | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)
+    """set by the Cancel button: the running tool stops at its next progress report"""
     _agent: Session | None = None
     _sink: queue.Queue | None = None
     _turns: threading.Condition = field(default_factory=threading.Condition)
@@ -56,12 +63,13 @@ class LabSession:
     _serving: int = 0
 
     @classmethod
-    def new(cls, home: Path, model: Any) -> LabSession:
-        return cls.at(home, uuid.uuid4().hex, model)
+    def new(cls, home: Path, model: Any, runs_at_once: int | None = None) -> LabSession:
+        return cls.at(home, new_session_id(), model, runs_at_once)
 
     @classmethod
-    def at(cls, home: Path, sid: str, model: Any) -> LabSession:
-        return cls(id=sid, workspace=Workspace(Path(home) / "sessions" / sid, confined=True), model=model)
+    def at(cls, home: Path, sid: str, model: Any, runs_at_once: int | None = None) -> LabSession:
+        return cls(id=sid, workspace=Workspace(Path(home) / "sessions" / sid, confined=True, max_active=runs_at_once),
+                   model=model)
 
     @property
     def agent(self) -> Session:
@@ -70,7 +78,10 @@ class LabSession:
         return self._agent
 
     def progress(self, fraction: float, message: str) -> None:
-        """The tools' progress callback: forwarded to the event that is running."""
+        """The tools' progress callback: forwarded to the event that is running; it stops the tool
+        (``RunCancelled``) once Cancel was pressed."""
+        if self.cancel.is_set():
+            raise RunCancelled("cancelled by you")
         sink = self._sink
         if sink is not None:
             sink.put(("progress", float(fraction), str(message)))
@@ -114,16 +125,24 @@ class SessionRegistry:
     workspace and conversation again. The id lives in the browser's local storage; sessions no
     longer in memory come back from their workspace on disk (runs kept, chat started afresh)."""
 
-    def __init__(self, home: Path, model: Any, keep: int = KEEP_SESSIONS) -> None:
-        self.home, self.model, self.keep = Path(home), model, keep
+    def __init__(self, home: Path, model: Any, keep: int = KEEP_SESSIONS, runs_at_once: int | None = None) -> None:
+        self.home, self.model, self.keep, self.runs_at_once = Path(home), model, keep, runs_at_once
         self._sessions: dict[str, LabSession] = {}
         self._lock = threading.Lock()
 
     def new(self) -> LabSession:
-        return self._add(LabSession.new(self.home, self.model))
+        return self._add(LabSession.new(self.home, self.model, self.runs_at_once))
 
-    def restore(self, sid: Any) -> LabSession:
-        """The session ``sid`` names, or a new one when it is unknown or malformed."""
+    def open(self, sid: str) -> LabSession:
+        """The session of a *verified* id (from the signed cookie): in memory, from its workspace on
+        disk, or started afresh under exactly that id."""
+        if not SESSION_ID.fullmatch(sid or ""):
+            raise ValueError("not a session id")
+        return self.restore(sid, create=True)
+
+    def restore(self, sid: Any, create: bool = False) -> LabSession:
+        """The session ``sid`` names, or a new one when it is unknown or malformed (with ``create``,
+        an unknown well-formed id gets a new session under that id)."""
         if not isinstance(sid, str) or not SESSION_ID.fullmatch(sid):
             return self.new()
         with self._lock:                               # one object per session, even for two reloading tabs
@@ -132,11 +151,16 @@ class SessionRegistry:
                 self._sessions[sid] = lab          # most recently used last
                 return lab
             if (self.home / "sessions" / sid).is_dir():
-                lab = LabSession.at(self.home, sid, self.model)
+                lab = LabSession.at(self.home, sid, self.model, self.runs_at_once)
                 runs = [r for r in map(load_result, reversed(lab.run_dirs())) if r is not None]
                 lab.latest = next((r for r in runs if r.tool != "search_lectures"), None)
                 lab.history = [{"role": "assistant", "content": f"Welcome back. Your {len(runs)} earlier run(s) are "
                                                                 "in the Runs tab; this conversation starts afresh."}]
+                self._sessions[sid] = lab
+                self._evict()
+                return lab
+            if create:
+                lab = LabSession.at(self.home, sid, self.model, self.runs_at_once)
                 self._sessions[sid] = lab
                 self._evict()
                 return lab
@@ -154,8 +178,13 @@ class SessionRegistry:
             del self._sessions[sid]
 
 
-def browser_secret(home: Path) -> str:
-    """A per-installation key for the browser-stored session id (kept in DALAB_HOME)."""
+def new_session_id() -> str:
+    return uuid.uuid4().hex
+
+
+def server_secret(home: Path) -> str:
+    """The per-installation key that signs session cookies (``DALAB_HOME/ui_secret``, mode 600).
+    It never leaves the server: not in the page, not in ``/config``."""
     path = Path(home) / "ui_secret"
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -169,6 +198,111 @@ def browser_secret(home: Path) -> str:
     if len(secret) < 32:
         raise RuntimeError(f"{path} is damaged (too short): delete it and start again")
     return secret
+
+
+browser_secret = server_secret   # the name earlier versions used
+
+COOKIE = "dalab_session"
+COOKIE_AGE_S = 180 * 24 * 3600     # a term
+
+
+class SessionKeys:
+    """Signs and checks session cookies: ``<id>.<HMAC-SHA256(key, id)>``. Only the server can make
+    one, so a session id learnt from anywhere (a path, a screen, a log) does not open the session."""
+
+    def __init__(self, secret: str) -> None:
+        self._key = hashlib.sha256(b"dalab session cookie\0" + secret.encode()).digest()
+
+    def sign(self, sid: str) -> str:
+        return f"{sid}.{hmac.new(self._key, sid.encode(), hashlib.sha256).hexdigest()}"
+
+    def verify(self, value: str | None) -> str | None:
+        """The session id a cookie value carries, or None when it is missing, malformed or forged."""
+        sid, _, mac = (value or "").partition(".")
+        if not SESSION_ID.fullmatch(sid) or not mac:
+            return None
+        return sid if hmac.compare_digest(self.sign(sid), f"{sid}.{mac}") else None
+
+    def from_headers(self, cookie_header: str | None) -> str | None:
+        """The verified session id in a ``Cookie:`` header."""
+        for part in (cookie_header or "").split(";"):
+            name, _, value = part.strip().partition("=")
+            if name == COOKIE:
+                return self.verify(value)
+        return None
+
+
+def _with_cookie(header: str, value: str) -> str:
+    """``header`` (a ``Cookie:`` value) with our cookie set to ``value`` (a forged one dropped)."""
+    parts = [p for p in (x.strip() for x in header.split(";")) if p and p.partition("=")[0] != COOKIE]
+    return "; ".join([*parts, f"{COOKIE}={value}"])
+
+
+ASGI = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+
+
+def session_cookies(app: ASGI, keys: SessionKeys, sessions_dir: Path) -> ASGI:
+    """ASGI middleware: every request belongs to a session the server signed.
+
+    * A request without a valid cookie gets a new session: the cookie is set on the response
+      (HttpOnly, SameSite=Lax, Secure over HTTPS) and put in the request, so the handlers of that
+      very request already see it. A forged or altered cookie is replaced the same way.
+    * ``…/file=<path>`` inside ``sessions_dir`` is served only to the session that owns the folder
+      (403 otherwise): another client cannot download a student's files by path.
+    """
+    sessions_real = os.path.realpath(sessions_dir)
+
+    def owner(path: str) -> str | None:
+        """The session folder a ``file=`` path points into, '' for the sessions folder itself, or
+        None when it is outside."""
+        real = os.path.realpath(path if os.path.isabs(path) else os.path.join(os.getcwd(), path))
+        if real == sessions_real:
+            return ""
+        if not real.startswith(sessions_real + os.sep):
+            return None
+        return real[len(sessions_real) + 1:].split(os.sep, 1)[0]
+
+    async def middleware(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope.get("type") not in ("http", "websocket"):
+            await app(scope, receive, send)
+            return
+        headers = list(scope.get("headers") or [])
+        cookie_header = b"; ".join(v for k, v in headers if k == b"cookie").decode("latin-1")
+        sid = keys.from_headers(cookie_header)
+        issued = None
+        if sid is None:
+            sid = new_session_id()
+            issued = keys.sign(sid)
+            headers = [(k, v) for k, v in headers if k != b"cookie"]
+            headers.append((b"cookie", _with_cookie(cookie_header, issued).encode("latin-1")))
+            scope = dict(scope, headers=headers)
+        path = scope.get("path", "")
+        if scope["type"] == "http" and "/file=" in path:
+            folder = owner(path.split("/file=", 1)[1])
+            if folder is not None and folder != sid:
+                await _respond(send, 403, b"File not allowed: it belongs to another session.")
+                return
+        if issued is None:
+            await app(scope, receive, send)
+            return
+        https = scope.get("scheme") == "https" or dict(headers).get(b"x-forwarded-proto", b"") == b"https"
+        cookie = (f"{COOKIE}={issued}; Path=/; Max-Age={COOKIE_AGE_S}; HttpOnly; SameSite=Lax"
+                  + ("; Secure" if https else "")).encode("latin-1")
+
+        async def send_with_cookie(message: dict[str, Any]) -> None:
+            if message.get("type") == "http.response.start":
+                message = dict(message, headers=[*message.get("headers", []), (b"set-cookie", cookie)])
+            await send(message)
+
+        await app(scope, receive, send_with_cookie)
+
+    return middleware
+
+
+async def _respond(send: Any, status: int, body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def in_background(work: Callable[[queue.Queue], None], sink: queue.Queue) -> None:
@@ -199,6 +333,15 @@ def drain(sink: queue.Queue, timeout: float = POLL_S) -> tuple[list[Any], bool]:
 
 
 # ----------------------------------------------------------------------------- formatting
+
+TAG = re.compile(r"<(?=[A-Za-z/!?])")
+
+
+def no_html(text: str) -> str:
+    """``text`` with every HTML tag neutralised (``<b`` → ``&lt;b``), so that a passage from an
+    uploaded file is shown as text and never rendered as HTML; ``a < b`` and math are unchanged."""
+    return TAG.sub("&lt;", text)
+
 
 def fmt(value: Any) -> str:
     if isinstance(value, float):
@@ -310,16 +453,16 @@ class TurnView:
     def finish(self, text: str) -> None:
         """The whole answer, replacing the streamed pieces (same text, without stray whitespace)."""
         if self.answer_at is None:
-            self.token(text)
+            self.token(no_html(text))
         else:
-            self.history[self.answer_at]["content"] = text.strip()
+            self.history[self.answer_at]["content"] = no_html(text.strip())
 
-    def fail(self, message: str) -> None:
+    def fail(self, message: str, label: str = "Error") -> None:
         for i, start, _, args in self.pending:
             self.history[i]["metadata"].update(status="done", log="stopped",
                                                duration=round(time.perf_counter() - start, 2))
         self.pending = []
-        self.history.append({"role": "assistant", "content": f"**Error:** {message}"})
+        self.history.append({"role": "assistant", "content": f"**{label}:** {message}"})
 
 
 def chat_turn(lab: LabSession, message: str, on_wait: Callable[[], None] = lambda: None) -> Iterator[None]:
@@ -338,6 +481,7 @@ def chat_turn(lab: LabSession, message: str, on_wait: Callable[[], None] = lambd
             on_wait()
             while not lab.my_turn(ticket):
                 time.sleep(POLL_S)       # polling: a waiting page holds no lock
+        lab.cancel.clear()
         lab.history.append({"role": "user", "content": message})
         view = TurnView(lab.history)
         yield
@@ -385,6 +529,10 @@ def apply(view: TurnView, item: tuple[Any, ...]) -> None:
         view.progress(item[1], item[2])
     elif kind == "error":
         exc = item[1]
+        if isinstance(exc, RunCancelled):
+            view.fail(f"the run was {exc}; its partial run folder was removed. Ask again when you are ready.",
+                      label="Stopped")
+            return
         if not isinstance(exc, AgentError):
             log.error("a chat turn failed", exc_info=exc)
         view.fail(str(exc) if isinstance(exc, AgentError) else f"the assistant failed ({type(exc).__name__}: {exc})")

@@ -46,19 +46,22 @@ from assistant.agent import resolve_model  # noqa: E402
 from assistant.display import CSS, HEAD, READ_ONLY, metric_help  # noqa: E402
 from assistant.sessions import (  # noqa: E402
     LabSession,
+    SessionKeys,
     SessionRegistry,
     args_text,
-    browser_secret,
     chat_turn,
     drain,
     fmt,
     in_background,
     load_result,
+    no_html,
     progress_bar,
+    server_secret,
+    session_cookies,
 )
-from tools.settings import Settings, get_settings  # noqa: E402
-from tools.base import ToolError, ToolResult, Workspace  # noqa: E402
-from tools.registry import TOOLS, ToolSpec, run_tool  # noqa: E402
+from tools.settings import Settings, SettingsError, get_settings  # noqa: E402
+from tools.base import RunCancelled, ToolError, ToolResult, Workspace, clean_partials  # noqa: E402
+from tools.registry import TOOLS, ToolSpec, cut, run_tool  # noqa: E402
 
 TITLE = "dalab — machine learning in data assimilation, the lab"
 EXAMPLES = [
@@ -140,8 +143,10 @@ def run_form_tool(lab: LabSession, name: str, args: dict[str, Any]) -> Iterator[
     box: dict[str, ToolResult] = {}
 
     def work(out: queue.Queue) -> None:
-        box["result"] = run_tool(name, args, workspace=lab.workspace,
+        box["result"] = run_tool(name, args, workspace=lab.workspace, cancel=lab.cancel,
                                  progress=lambda f, m: out.put(("progress", f, m)))
+
+    lab.cancel.clear()
 
     start = time.perf_counter()
     in_background(work, sink)
@@ -154,10 +159,13 @@ def run_form_tool(lab: LabSession, name: str, args: dict[str, Any]) -> Iterator[
                 yield f"Running **{name}** {progress_bar(item[1], item[2])}", None
             elif item[0] == "error":
                 exc = item[1]
+                if isinstance(exc, RunCancelled):
+                    yield f"**Stopped:** {name} was {exc}; its partial run folder was removed.", None
+                    return
                 if not isinstance(exc, ToolError):
                     log.error("%s failed", name, exc_info=exc)
                 text = str(exc) if isinstance(exc, ToolError) else f"{name} failed unexpectedly ({type(exc).__name__}: {exc})"
-                yield f"**Error:** {name} could not run: {text}", None
+                yield f"**Error:** {name} could not run: {lab.workspace.scrub(text)}", None
                 return
     result = box["result"]
     where = ""
@@ -178,14 +186,25 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
     model_name = describe(model)
     home = Path(settings.home)
 
-    registry = SessionRegistry(home, model)
+    registry = SessionRegistry(home, model, runs_at_once=settings.runs_per_session)
+    keys = SessionKeys(server_secret(home))
 
     def ensure(lab: LabSession | None) -> LabSession:
-        return lab if isinstance(lab, LabSession) else registry.new()
+        """The session of the request being served: the one its signed cookie names (set by
+        ``session_cookies``), whatever the page's state says; outside a request, ``lab`` or a new one."""
+        from gradio.context import LocalContext  # noqa: PLC0415
 
-    def restore(sid: str | None):
-        lab = registry.restore(sid)
-        return (lab, lab.id, list(lab.history), *latest_panel(lab))
+        request = LocalContext.request.get(None)
+        sid = keys.from_headers(request.headers.get("cookie")) if request is not None else None
+        if sid is None:
+            return lab if isinstance(lab, LabSession) else registry.new()
+        if isinstance(lab, LabSession) and lab.id == sid:
+            return lab
+        return registry.open(sid)
+
+    def restore(lab: LabSession | None):
+        lab = ensure(None)
+        return (lab, list(lab.history), *latest_panel(lab), gr.update(choices=uploads_of(lab)))
 
     def latest_panel(lab: LabSession) -> tuple[str, pd.DataFrame, list[str]]:
         r = lab.latest
@@ -250,12 +269,16 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
 
     def respond(message: str, lab: LabSession | None):
         lab = ensure(lab)
-        shown = False
+        shown, skipped, last = False, False, object()
         for _ in chat_turn(lab, message, on_wait=lambda: gr.Info(
                 "Your question is queued: it runs as soon as the current one has finished.")):
             shown = True
-            yield (list(lab.history), *latest_panel(lab), lab)
-        if not shown:   # an empty message: nothing to do, the page stays as it is
+            now = lab.latest.run_dir if lab.latest is not None else None
+            # the latest-run panel (and its files) only when it changed: under load, every update counts
+            skipped = now == last
+            yield (list(lab.history), *((gr.skip(),) * 3 if skipped else latest_panel(lab)), lab)
+            last = now
+        if not shown or skipped:   # the final state whole (an empty message: the page stays as it is)
             yield (list(lab.history), *latest_panel(lab), lab)
 
     def set_tutor(on: bool, lab: LabSession | None):
@@ -277,30 +300,59 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
         try:
             result = run_tool("search_lectures", {"query": query or "", "k": int(k or 4)})
         except ToolError as exc:
-            return f"**Error:** {exc}"
+            return no_html(f"**Error:** {exc}")
         if not result.passages:
-            return f"No lecture passage matches {query!r}."
-        return "\n\n---\n\n".join(f"**{p['citation']}** · score {p['score']:.2f}\n\n{p['text']}" for p in result.passages)
+            return no_html(f"No lecture passage matches {cut(repr(query or ''))}.")
+        return "\n\n---\n\n".join(no_html(f"**{p['citation']}** · score {p['score']:.2f}\n\n{p['text']}")
+                                     for p in result.passages)
 
-    def add_lectures(files: list[Any] | None):
+    def uploads_of(lab: LabSession) -> list[str]:
+        from tools.retrieval import user_files  # noqa: PLC0415
+
+        return user_files(home, owner=lab.id)
+
+    def add_lectures(files: list[Any] | None, lab: LabSession | None = None, progress=gr.Progress()):
         from tools.retrieval import IngestError, add_files  # noqa: PLC0415
 
+        lab = ensure(lab)
         paths = [Path(getattr(f, "name", f)) for f in (files or [])]
         try:
-            info = add_files(paths, home=home)
+            info = add_files(paths, home=home, owner=lab.id,
+                             progress=lambda f, m: progress(f, desc=m))
         except IngestError as exc:
             text = str(exc)
             for p in paths:
                 text = text.replace(str(p), p.name)
-            return f"**Error:** {text}"
-        return (f"**Done:** added {', '.join(p.name for p in paths)}. The index now holds {info.n_chunks} passages from "
-                f"{info.n_sources} files ({info.n_user_files} added by users).")
+            return no_html(f"**Error:** {text}"), gr.update(choices=uploads_of(lab)), lab
+        return (no_html(f"**Done:** added {', '.join(info.added)}. The index now holds {info.n_chunks} passages from "
+                        f"{info.n_sources} files ({info.n_user_files} added by users).")
+                + ("" if [p.name for p in paths] == info.added else
+                   " A file with the same name was already there, so yours is kept beside it under the name shown."),
+                gr.update(choices=uploads_of(lab), value=None), lab)
+
+    def remove_lecture(name: str | None, lab: LabSession | None):
+        from tools.retrieval import IngestError, remove_file  # noqa: PLC0415
+
+        lab = ensure(lab)
+        try:
+            info = remove_file(name or "", home=home, owner=lab.id)
+        except IngestError as exc:
+            return no_html(f"**Error:** {exc}"), gr.update(choices=uploads_of(lab)), lab
+        return (no_html(f"**Done:** removed {name}. The index now holds {info.n_chunks} passages from "
+                        f"{info.n_sources} files."), gr.update(choices=uploads_of(lab), value=None), lab)
+
+    def cancel_runs(lab: LabSession | None):
+        lab = ensure(lab)
+        lab.cancel.set()
+        gr.Info("Stopping the running tool at its next progress step; its partial run folder is removed.")
+        return lab
 
     def add_data(files: list[Any] | None, lab: LabSession | None):
         """Uploads of the student's observations/truth into their own workspace (run_da_experiment)."""
         from tools.dafiles import import_data  # noqa: PLC0415
 
         lab = ensure(lab)
+        lab.workspace.prepare()             # the session's folder exists, private (700), before a file lands in it
         stored, problems = [], []
         for f in files or []:
             path = Path(getattr(f, "name", f))
@@ -315,8 +367,7 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
 
     # Gradio's copies of served files older than a day are removed every hour.
     with gr.Blocks(title="dalab", fill_width=True, delete_cache=(3600, 86400)) as demo:
-        lab_state = gr.State(None)
-        browser_sid = gr.BrowserState(None, storage_key="dalab-session", secret=browser_secret(home))
+        lab_state = gr.State(None)     # the session itself comes from the signed cookie (see ensure)
         gr.Markdown(f"## {TITLE}\nAnswering: **{model_name}** · tools run in your own workspace; "
                     "figures, numbers and lecture passages come with every answer.", elem_id="header")
         with gr.Tabs():
@@ -336,6 +387,8 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
                         gr.Examples(EXAMPLES, inputs=box, label="Try")
                         with gr.Row():
                             clear_btn = gr.Button("New conversation", size="sm")
+                            stop_btn = gr.Button("Cancel the running tool", size="sm", variant="stop",
+                                                   elem_id="cancel")
                             tutor_box = gr.Checkbox(False, label="Tutor mode", elem_id="tutor",
                                                     info="predict before each run, hints, misconceptions")
                     with gr.Column(scale=2):
@@ -354,7 +407,7 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
                                          elem_id="data-upload")
                     data_btn = gr.Button("Store in my workspace", elem_id="data-store")
                     data_status = gr.Markdown(elem_id="data-status")
-                forms = [_tool_form(spec, lab_state, ensure, latest_panel) for spec in TOOLS.values()]
+                forms = [_tool_form(spec, lab_state, ensure, latest_panel, cancel_runs) for spec in TOOLS.values()]
             with gr.Tab("Lectures", id="lectures"):
                 with gr.Row():
                     query = gr.Textbox(label="Search the lecture notes", scale=5,
@@ -368,6 +421,9 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
                                       label="lecture files")
                     add_btn = gr.Button("Add to the index")
                     add_status = gr.Markdown()
+                    with gr.Row():
+                        my_uploads = gr.Dropdown(label="files you added", choices=[], interactive=True, scale=3)
+                        remove_btn = gr.Button("Remove from the index", size="sm", scale=1)
             with gr.Tab("Runs", id="runs") as runs_tab:
                 runs_where = gr.Markdown()
                 with gr.Row():
@@ -401,11 +457,14 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
         tutor_box.change(set_tutor, [tutor_box, lab_state], [lab_state], api_name="tutor")
         for trigger in (clear_btn.click, chatbot.clear):
             trigger(clear, [lab_state], [chatbot, latest_md, latest_metrics, latest_files, lab_state], api_name=False)
-        demo.load(restore, [browser_sid], [lab_state, browser_sid, chatbot, latest_md, latest_metrics, latest_files],
+        demo.load(restore, [lab_state], [lab_state, chatbot, latest_md, latest_metrics, latest_files, my_uploads],
                   api_name=False)
+        stop_btn.click(cancel_runs, [lab_state], [lab_state], queue=False, api_name="cancel")
         search_btn.click(search_notes, [query, k], hits, api_name="search_lectures_text")
         query.submit(search_notes, [query, k], hits, api_name=False)
-        add_btn.click(add_lectures, [uploads], add_status, api_name="add_lectures")
+        add_btn.click(add_lectures, [uploads, lab_state], [add_status, my_uploads, lab_state], api_name="add_lectures")
+        remove_btn.click(remove_lecture, [my_uploads, lab_state], [add_status, my_uploads, lab_state],
+                         api_name="remove_lecture")
         data_btn.click(add_data, [data_files, lab_state], [data_status, lab_state], api_name="add_data")
         refresh.click(runs_view, [lab_state], runs_outputs, api_name="runs")
         delete_btn.click(ask_delete, [run_pick], [confirm_row, confirm_md], api_name=False)
@@ -427,7 +486,8 @@ def figure_gallery(**kwargs: Any) -> gr.Gallery:
 
 
 def _tool_form(spec: ToolSpec, lab_state: gr.State, ensure: Callable[[Any], LabSession],
-               latest_panel: Callable[[LabSession], tuple[Any, ...]]) -> Callable[[list[Any]], None]:
+               latest_panel: Callable[[LabSession], tuple[Any, ...]],
+               cancel_runs: Callable[[Any], LabSession]) -> Callable[[list[Any]], None]:
     """One tab of the Tools tab: the tool's arguments as inputs, its result as outputs. Returns
     ``connect(panel)``, which wires the Run button once the chat tab's latest-run panel (which
     follows every run of the session) exists."""
@@ -438,7 +498,9 @@ def _tool_form(spec: ToolSpec, lab_state: gr.State, ensure: Callable[[Any], LabS
         gr.Markdown(spec.description.split("\n\n")[0].replace("\n", " "))
         with gr.Row():
             inputs = [form_component(n, schema["properties"][n], n in required) for n in names]
-        button = gr.Button(f"Run {spec.name}", variant="primary")
+        with gr.Row():
+            button = gr.Button(f"Run {spec.name}", variant="primary", scale=3)
+            stop = gr.Button("Cancel", variant="stop", scale=1)
         status = gr.Markdown(latex_delimiters=MATH)
         with gr.Row():
             gallery = figure_gallery(scale=3)
@@ -465,6 +527,7 @@ def _tool_form(spec: ToolSpec, lab_state: gr.State, ensure: Callable[[Any], LabS
     def connect(panel: list[Any]) -> None:
         button.click(run, [lab_state, *inputs], [status, gallery, metrics, files, *panel, lab_state],
                      api_name=spec.name, concurrency_limit=TOOL_RUNS_AT_ONCE, concurrency_id="tool-forms")
+        stop.click(cancel_runs, [lab_state], [lab_state], queue=False, api_name=False)
 
     return connect
 
@@ -472,19 +535,30 @@ def _tool_form(spec: ToolSpec, lab_state: gr.State, ensure: Callable[[Any], LabS
 # ----------------------------------------------------------------------------- serving
 
 def create_app(settings: Settings | None = None, model: Any = None, mcp: bool = False):
-    """The ASGI app: the UI at ``/`` and, with ``mcp``, the tools over MCP at ``/mcp/``."""
+    """The ASGI app: the UI at ``/`` and, with ``mcp``, the tools over MCP at ``/mcp/`` (behind
+    ``DALAB_MCP_TOKEN`` when one is set), wrapped in the signed session cookies.
+
+    At start-up, partial run folders that killed processes left behind are removed, and
+    ``DALAB_HOME/sessions`` is made private to the server's user (mode 700)."""
     from contextlib import asynccontextmanager  # noqa: PLC0415
 
     from fastapi import FastAPI  # noqa: PLC0415
 
     settings = settings or get_settings()
+    home = Path(settings.home)
+    sessions = home / "sessions"
+    sessions.mkdir(parents=True, exist_ok=True)
+    os.chmod(sessions, 0o700)
+    removed = clean_partials(home)
+    if removed:
+        log.warning("removed %d partial run folder(s) left by stopped processes", removed)
     demo = build_app(settings, model)
     demo.queue(default_concurrency_limit=None)
     manager = None
     if mcp:
-        from assistant.mcp_server import session_manager  # noqa: PLC0415
+        from assistant.mcp_server import session_manager, with_token  # noqa: PLC0415
 
-        manager = session_manager(Workspace(settings.home))
+        manager = session_manager(Workspace(home, confined=True, max_active=4 * settings.runs_per_session))
 
     @asynccontextmanager
     async def lifespan(_app):
@@ -499,12 +573,10 @@ def create_app(settings: Settings | None = None, model: Any = None, mcp: bool = 
         async def mcp_endpoint(scope, receive, send) -> None:
             await manager.handle_request(scope, receive, send)
 
-        app.mount("/mcp", mcp_endpoint)
-    home = Path(settings.home)
-    (home / "sessions").mkdir(parents=True, exist_ok=True)
-    gr.mount_gradio_app(app, demo, path="/", allowed_paths=[str(home / "sessions")], css=CSS, head=HEAD,
+        app.mount("/mcp", with_token(mcp_endpoint, settings.mcp_token))
+    gr.mount_gradio_app(app, demo, path="/", allowed_paths=[str(sessions)], css=CSS, head=HEAD,
                         blocked_paths=[str(home / "ui_secret")], footer_links=["api"], max_file_size="20mb")
-    return app
+    return session_cookies(app, SessionKeys(server_secret(home)), sessions)
 
 
 def share_cores() -> None:
@@ -535,13 +607,21 @@ def serve(host: str = "127.0.0.1", port: int = 7860, mcp: bool = False) -> None:
     """Serve until interrupted (``dalab ui``)."""
     import uvicorn  # noqa: PLC0415
 
+    from assistant.mcp_server import is_loopback  # noqa: PLC0415
+
     settings = get_settings()
+    if mcp and not settings.mcp_token and not is_loopback(host):
+        raise SettingsError(f"--mcp on {host} (beyond this machine) needs a token: set DALAB_MCP_TOKEN to a long "
+                            "random string (e.g. `export DALAB_MCP_TOKEN=$(openssl rand -hex 32)`) and give it to "
+                            "the MCP clients, which send it as 'Authorization: Bearer <token>'")
     share_cores()
     app = create_app(settings, mcp=mcp)
     warm_up(Path(settings.home))
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    if host in ("0.0.0.0", "::"):
-        print(f"dalab: serving on every network interface ({host}): anyone who can reach this machine can "
-              "use the app" + (" and run tools over MCP" if mcp else "") + "; there is no login.", flush=True)
+    if not is_loopback(host):
+        print(f"dalab: serving on {host}: anyone who can reach this machine can use the app; each browser gets "
+              "its own workspace (a signed cookie)" + (", and MCP needs DALAB_MCP_TOKEN" if mcp else "")
+              + f". Limits per run: {settings.max_memory_gb:g} GiB, {settings.max_run_seconds:g} s; "
+              f"{settings.runs_per_session} run(s) at once per session.", flush=True)
     print(f"dalab UI: http://{shown}:{port}/" + (f"   MCP: http://{shown}:{port}/mcp/" if mcp else ""), flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -20,6 +20,7 @@ MODULES = [
     "benchmarks.bench_tools",
     "benchmarks.bench_sweep",
     "benchmarks.bench_ui",
+    "benchmarks.bench_load",
 ]
 
 

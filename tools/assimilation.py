@@ -18,6 +18,19 @@ _L = l63.DEFAULTS
 EMULATOR_STATES = 2000
 """states a reconstruction needs for train_lorenz63_emulator to learn from it (its default length here)"""
 SEED = arg(0, ge=0, le=2**31 - 1, description="random seed (observation pattern and noise)", phrases=words.SEED)
+MIN_SIGMA = 1e-6
+"""smallest error standard deviation a run accepts: below it σ² is too small for B or R to stay
+positive definite next to O(1) states (the analysis would be NaN or the covariance singular)"""
+
+
+def check_sigmas(args: ToolArgs, *names: str) -> None:
+    """Refuse error standard deviations too small to give a positive-definite B or R, naming the argument."""
+    for name in names:
+        value = getattr(args, name)
+        if value < MIN_SIGMA:
+            raise ToolError(f"argument {name!r} = {value:g} is too small: σ² would make the "
+                            f"{'background' if name == 'sigma_b' else 'observation'}-error covariance "
+                            f"{'B' if name == 'sigma_b' else 'R'} numerically singular; use {name} >= {MIN_SIGMA:g}")
 
 
 class CycleArgs(ToolArgs):
@@ -61,6 +74,7 @@ def run_3dvar_cycle(args: CycleArgs, ctx: RunContext) -> tuple[str, dict[str, An
     Returns analysis and background RMSE against the truth and the time-series figure with the
     gain and the B variances per step.
     """
+    check_sigmas(args, "sigma_b", "sigma_o")
     if not args.covariance_update and (args.q > 0 or args.inflation > 1):
         raise ToolError(f"q={args.q:g} and inflation={args.inflation:g} act on the covariance update only: "
                         "set covariance_update=true as well (with fixed B there is no B to inflate)")
@@ -151,6 +165,7 @@ def run_origen_oscillator(args: OrigenOscillatorArgs, ctx: RunContext) -> tuple[
     keeps letting observation error in), with the covariance update it converges. Both
     variants are run on the same observations and compared in the RMSE figure.
     """
+    check_sigmas(args, "sigma_b", "sigma_o")
     truth = osc.truth(args.n_steps)
     runs = {}
     for update in (False, True):
@@ -267,6 +282,7 @@ def run_origen_lorenz63(args: OrigenLorenzArgs, ctx: RunContext) -> tuple[str, d
     variant="dalab" (default) is described above; variant="lecture" runs the lecture notebook's
     method exactly (one subset per iteration, x_b = 0, Gaussian B0, Joseph form, its emulator).
     """
+    check_sigmas(args, "sigma_o")
     if args.variant == "lecture":
         return _origen_lecture(args, ctx)
     rng = np.random.default_rng(args.seed)
@@ -361,9 +377,37 @@ def _origen_below_sigma_o(result: Any) -> tuple[str, str]:
     return ("below" if r < so else "above"), f"the final reconstruction RMSE came out {r:.3f} against σ_o = {so:g}"
 
 
+# ----------------------------------------------------------------------------- cost estimates
+
+def origen_oscillator_cost(args: OrigenOscillatorArgs) -> tuple[float, float]:
+    """Estimated (bytes, seconds): both variants keep every cycle's trajectory (2 components) and B
+    per time index; about 2 µs per step and cycle (measured 1 µs), plus four figures."""
+    size = 2 * args.n_cycles * args.n_steps
+    return 64 * 2**20 + 8.0 * 4 * (size * 2 + 4 * args.n_steps), 6.0 + 2e-6 * size
+
+
+LECTURE_COST = (0.5 * 2**30, 90.0)
+"""(bytes, seconds) of the lecture variant, whose size is fixed: 200 states, 20 iterations and the
+notebook's MLP trained for 10,000 + 2,000 full-batch epochs (torch working memory)"""
+
+
+def origen_lorenz_cost(args: OrigenLorenzArgs) -> tuple[float, float]:
+    """Estimated (bytes, seconds): every cycle's reconstruction (3 components) and B per time index;
+    about 10 µs per step and cycle (measured 7.5 µs), plus three figures (the lecture variant: fixed)."""
+    if args.variant == "lecture":
+        return LECTURE_COST
+    size = args.n_cycles * args.n_steps
+    return 64 * 2**20 + 8.0 * 4 * (3 * size + 9 * args.n_steps), 4.5 + 1e-5 * size
+
+
+def cycle_cost(args: CycleArgs) -> tuple[float, float]:
+    """Estimated (bytes, seconds) of a 3D-Var cycle: a few (n_steps, 2) series, 2 µs a step, two figures."""
+    return 64 * 2**20 + 8.0 * 16 * args.n_steps, 3.0 + 2e-6 * args.n_steps
+
+
 TOOLS = (
     ToolSpec(
-        "run_3dvar_cycle", run_3dvar_cycle, CycleArgs,
+        "run_3dvar_cycle", run_3dvar_cycle, CycleArgs, cost=cycle_cost,
         keywords=((4, r"3d[- ]?var|3dvr|three[- ]dimensional variational|(?:assimilation|analysis|da) cycl"
                       r"|cycling|kalman gain|variational cycle"),
                   # the covariance update with model error / inflation is this tool's, not the DA methods' (6)
@@ -398,7 +442,7 @@ TOOLS = (
         ),
     ),
     ToolSpec(
-        "run_origen_oscillator", run_origen_oscillator, OrigenOscillatorArgs,
+        "run_origen_oscillator", run_origen_oscillator, OrigenOscillatorArgs, cost=origen_oscillator_cost,
         keywords=((4, r"origen|orign|iterat\w* (?:3d-?var )?reconstruction|oscillator cycles"
                       r"|reconstruct\w* (?:the )?(?:whole )?trajectory"),
                   (2, r"oscillator|oscilator|\bcircle\b")),
@@ -424,7 +468,7 @@ TOOLS = (
         ),
     ),
     ToolSpec(
-        "run_origen_lorenz63", run_origen_lorenz63, OrigenLorenzArgs,
+        "run_origen_lorenz63", run_origen_lorenz63, OrigenLorenzArgs, cost=origen_lorenz_cost,
         keywords=((5, r"lorenz|\bl-?63\b|butterfly|chaotic|lorentz|lornez"),),
         topic="ORIGEN Lorenz-63",
         explain=_explain_origen,

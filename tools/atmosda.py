@@ -114,9 +114,25 @@ def assimilate_atmosphere(args: AssimilateArgs, ctx: RunContext) -> tuple[str, d
     return summary, metrics
 
 
+MEMBER_S = 6.0
+"""seconds per forecast member over the held-out windows of a training-sized dataset: the defaults
+(3D-Var's one background, the EnKF's 20 members) took 174 s on the 2-core class machine with
+three other jobs running, about 8 s a member"""
+
+
+def assimilate_cost(args: AssimilateArgs) -> tuple[float, float]:
+    """Estimated (bytes, seconds) of assimilate_atmosphere on a training-sized dataset: the members
+    forecast through every held-out window (the EnKF's ``n_members``, one for 3D-Var), the obs2obs
+    reconstructions and two figures; memory for the dataset and the network (1 GiB), the ensemble
+    with its RK4 stages (n_members, nz, nx) × 8, and each method's analyses and backgrounds (K, nz, nx)."""
+    members = (args.n_members if "enkf" in args.methods else 0) + ("3dvar" in args.methods)
+    cells, times = 130 * 50, 72                 # the lecture grid; held-out times of a training-sized dataset
+    return 2**30 + 8.0 * cells * (8 * args.n_members + 2 * times * (len(args.methods) + 1)), 15.0 + MEMBER_S * members
+
+
 TOOLS = (
     ToolSpec(
-        "assimilate_atmosphere", assimilate_atmosphere, AssimilateArgs,
+        "assimilate_atmosphere", assimilate_atmosphere, AssimilateArgs, cost=assimilate_cost,
         keywords=((5, r"assimilat\w* (?:the )?(?:2d|toy|atmosphere|tracer)|(?:enkf|3d-?var|da) (?:vs|versus|against) "
                       r"(?:the )?(?:obs2obs|network|nn)|(?:obs2obs|network) (?:vs|versus|against) (?:enkf|3d-?var|da)"
                       r"|classical da on the (?:2d|toy)"),

@@ -9,7 +9,7 @@ import numpy as np
 from pydantic import Field
 
 from tools import plots, words
-from tools.base import Example, Prediction, RunContext, ToolArgs, ToolSpec, arg
+from tools.base import Example, Prediction, RunContext, ToolArgs, ToolError, ToolSpec, arg
 from tools.datasets import NC_NAME, NPZ_NAME, save_netcdf, save_npz
 from toyda import atmosphere as at
 from toyda import observations as ob
@@ -60,10 +60,20 @@ class PhysicsArgs(ToolArgs):
         phrases=("damping", "damping rate", "lambda", "λ", "decay rate"))
     sponge: float = arg(_D.sponge, ge=0, le=20, description="top sponge rate λ_top at the lid (per time unit)",
         phrases=("sponge", "sponge rate", "sponge strength"))
-    pulse_period: float = arg(_D.pulse_period, gt=0, le=50, description="period of the pulsed source A(t) (time units)",
+    pulse_period: float = arg(_D.pulse_period, ge=0.1, le=50,
+        description="period of the pulsed source A(t) (time units; at least 2 time steps)",
         phrases=("pulse period", "source period"))
     seed: int = arg(0, ge=0, le=2**31 - 1, description="random seed (pulse amplitudes, observation noise)",
         phrases=words.SEED)
+
+    def check(self) -> at.AtmosphereConfig:
+        """The configuration, after the checks that involve several arguments."""
+        if self.pulse_period < 2 * self.dt:
+            raise ToolError(f"pulse_period ({self.pulse_period:g}) must be at least two time steps (2·dt = "
+                            f"{2 * self.dt:g}) so that each pulse is resolved: raise pulse_period or lower dt")
+        cfg = self.config()
+        at.check_stable(cfg)
+        return cfg
 
     def config(self) -> at.AtmosphereConfig:
         # keep the domain spacing of the lecture grid (0.1 units) when the grid size changes
@@ -92,8 +102,7 @@ def simulate_atmosphere(args: SimulateArgs, ctx: RunContext) -> tuple[str, dict[
     """
     if args.n_snapshots > args.n_steps:
         raise ValueError(f"n_snapshots ({args.n_snapshots}) cannot exceed n_steps ({args.n_steps})")
-    cfg = args.config()
-    at.check_stable(cfg)
+    cfg = args.check()
     ctx.progress(0.0, f"integrating {args.n_steps} RK4 steps")
     sim = at.simulate(cfg, args.n_steps, steps=snapshot_steps(cfg, args.n_steps, args.n_snapshots), rng=args.seed)
     ctx.progress(0.8, "drawing figures")
@@ -152,12 +161,11 @@ class ObservationsArgs(PhysicsArgs):
 
 def observe(args: ObservationsArgs) -> ob.ObsDataset:
     """The dataset that ``args`` describe (stability and geometry checked first)."""
-    cfg = args.config()
+    cfg = args.check()
     if args.n_levels > cfg.nz:
         raise ValueError(f"n_levels ({args.n_levels}) cannot exceed nz ({cfg.nz})")
     if args.n_radiosondes > cfg.nx:
         raise ValueError(f"n_radiosondes ({args.n_radiosondes}) cannot exceed nx ({cfg.nx})")
-    at.check_stable(cfg)
     return ob.generate_dataset(
         cfg, n_snapshots=args.n_snapshots, snapshot_every=args.snapshot_every, spinup_steps=args.spinup_steps,
         n_trajectories=args.n_trajectories, n_radiosondes=args.n_radiosondes, n_levels=args.n_levels,
@@ -233,6 +241,45 @@ def _budget_closes(result: Any) -> tuple[str, str]:
     return ("yes" if rel < 1e-3 else "no"), f"the budget residual came out {100 * rel:.3g}% of the injected tracer"
 
 
+# ----------------------------------------------------------------------------- cost estimates
+
+CELL_STEP_S = 4e-8
+"""seconds per grid cell and RK4 step (measured 1.5–2e-8 s on one busy core of the 2-core class machine)"""
+WRITE_BYTES_S = 5e7
+"""bytes of snapshots compressed and written per second (npz + NetCDF)"""
+FIGURE_S = 1.5
+"""seconds to draw and save one figure on a busy machine"""
+BASE_BYTES = 64 * 2**20
+"""memory of drawing the figures and writing the files, whatever the size"""
+
+
+def _run_bytes(n_members: int, n_steps: int, n_snaps: int, cells: int, pulses: float) -> float:
+    """What ``toyda.atmosphere.simulate`` holds: snapshots (n, T, nz, nx), the half-step forcing
+    (n, 2N+1), five budget series (n, N+1), the RK4 stages and the pulse amplitudes; 8 bytes each."""
+    return 8.0 * (n_members * (n_snaps * cells + 8 * cells + 2 * n_steps + 1 + 5 * (n_steps + 1)) + n_members * pulses)
+
+
+def simulate_cost(args: SimulateArgs) -> tuple[float, float]:
+    """Estimated (bytes, seconds) of a simulate_atmosphere run."""
+    cells = args.nx * args.nz
+    pulses = args.n_steps * args.dt / args.pulse_period + 1
+    memory = BASE_BYTES + _run_bytes(1, args.n_steps, args.n_snapshots, cells, pulses) + 16.0 * args.n_snapshots * cells
+    seconds = 2 * FIGURE_S + CELL_STEP_S * cells * args.n_steps + 8.0 * args.n_snapshots * cells / WRITE_BYTES_S
+    return memory, seconds
+
+
+def observations_cost(args: ObservationsArgs) -> tuple[float, float]:
+    """Estimated (bytes, seconds) of a generate_observations run: the simulation of every
+    trajectory, then the snapshots copied about three times (observations, npz, NetCDF)."""
+    cells = args.nx * args.nz
+    steps = args.spinup_steps + args.snapshot_every * (args.n_snapshots - 1 + (args.spinup_steps == 0))
+    pulses = steps * args.dt / args.pulse_period + 1
+    snaps = args.n_trajectories * args.n_snapshots
+    memory = BASE_BYTES + _run_bytes(args.n_trajectories, steps, args.n_snapshots, cells, pulses) + 24.0 * snaps * cells
+    seconds = 5 * FIGURE_S + CELL_STEP_S * cells * steps * args.n_trajectories + 16.0 * snaps * cells / WRITE_BYTES_S
+    return memory, seconds
+
+
 _DURATION = re.compile(r"\b(?:for|over|during|up to|until|to)\s+(?:t\s*=\s*)?(\d+(?:\.\d+)?)\s*"
                        r"(?:model\s+)?(?:time\s+units?|units?\s+of\s+time|time\b|tu\b)")
 
@@ -251,7 +298,7 @@ def read_duration(text: str) -> dict[str, Any]:
 
 TOOLS = (
     ToolSpec(
-        "simulate_atmosphere", simulate_atmosphere, SimulateArgs,
+        "simulate_atmosphere", simulate_atmosphere, SimulateArgs, cost=simulate_cost,
         keywords=((2, r"simul|toy atmosphere|atmos\w*|atmo\b|advection|budget|tracer|diffusion|advect|2d model"
                       r"|\bwind\b"),),
         topic="toy atmosphere budget",
@@ -275,7 +322,7 @@ TOOLS = (
         read=read_duration,
     ),
     ToolSpec(
-        "generate_observations", generate_observations, ObservationsArgs,
+        "generate_observations", generate_observations, ObservationsArgs, cost=observations_cost,
         keywords=((3, r"generat\w* (?:the |some |new |synthetic |a )?(?:obs|data|measurements)"
                       r"|observations?\b(?!\s*(?:error|noise|operator|std|standard))|radiosondes?|\bsondes?\b"
                       r"|satellite|dataset|\bobs\b(?!\s*(?:error|noise|std))|synthetic data|channels"

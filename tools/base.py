@@ -15,8 +15,10 @@ import os
 import pprint
 import re
 import shutil
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +33,11 @@ Progress = Callable[[float, str], None]
 
 class ToolError(ValueError):
     """Bad input or a missing earlier product; the message says what is wrong and what to do."""
+
+
+class RunCancelled(BaseException):  # noqa: N818 — like KeyboardInterrupt: not an error of the tool
+    """Raised inside a running tool (at its next progress report) when its user pressed Cancel or
+    the run outlived its time limit; ``run_tool`` removes the partial run folder and re-raises."""
 
 
 class ToolArgs(BaseModel):
@@ -104,6 +111,12 @@ class Prediction:
     """(the right option, a sentence with the numbers that show it)"""
 
 
+def flat_cost(mib: float, seconds: float) -> Callable[[Any], tuple[float, float]]:
+    """``ToolSpec.cost`` of a tool whose size its arguments do not change (one small model, one
+    figure, a script): about ``mib`` MiB and ``seconds`` s whatever it is asked."""
+    return lambda args: (mib * 2**20, seconds)
+
+
 @dataclass(frozen=True)
 class ToolSpec:
     """Everything about one tool, declared once in its module.
@@ -141,6 +154,11 @@ class ToolSpec:
     out as?"), or None when the question is not about them"""
     reproduce: Callable[[dict[str, Any]], str] | None = None
     """``reproduce(record args) -> code`` for a reproduce.py that shows the science (default: run_tool again)."""
+    cost: Callable[..., tuple[float, float]] | None = None
+    """``cost(args) -> (bytes of memory, seconds)``: an estimate from the arguments, checked by
+    ``run_tool`` against the server's limits before anything is written (None: always cheap);
+    ``cost(args, tools, validate)`` when it takes three parameters: the registry's tools and
+    argument check, for a tool that runs other tools (run_sweep)."""
 
     @property
     def description(self) -> str:
@@ -186,7 +204,7 @@ def _fmt(v: float | int | str) -> str:
     return str(v)
 
 
-@dataclass
+@dataclass(eq=False)
 class Workspace:
     """Where one user's runs live: ``root/runs/<time>-<tool>/``.
 
@@ -196,18 +214,31 @@ class Workspace:
 
     root: Path
     confined: bool = False
-    """True for the UI's sessions: earlier products are looked up only inside ``root`` (no
-    absolute paths, no ``..``), so one session cannot read another's datasets or models."""
+    """True for the UI's sessions and MCP: earlier products are looked up only inside ``root`` (no
+    absolute paths, no ``..``), records and messages name paths relative to ``root``, and the
+    folder is private to the server's user (mode 700)."""
+    max_active: int | None = None
+    """how many runs may go on at once in this workspace (None: no limit); more are refused"""
+    _active: int = field(default=0, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def runs(self) -> Path:
         return self.root / "runs"
 
+    def prepare(self) -> None:
+        """Create ``runs/`` (a confined root private to the server's user: mode 700)."""
+        if self.confined:
+            self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.chmod(self.root, 0o700)
+        self.runs.mkdir(parents=True, exist_ok=True)
+
     def run_dirs(self) -> list[Path]:
-        """Finished runs, oldest first."""
+        """Finished runs, oldest first (a name reserved by a run still going is not one yet)."""
         if not self.runs.is_dir():
             return []
-        return sorted(p for p in self.runs.iterdir() if p.is_dir() and not p.name.startswith("."))
+        return sorted(p for p in self.runs.iterdir()
+                      if p.is_dir() and not p.name.startswith(".") and (p / "result.json").is_file())
 
     def latest(self, filename: str) -> Path | None:
         """The newest finished run's file called ``filename``, or None."""
@@ -217,19 +248,46 @@ class Workspace:
                 return candidate
         return None
 
+    def shown(self, path: Path | str) -> str:
+        """``path`` as records and messages name it: relative to the root in a confined workspace."""
+        path = Path(path)
+        if self.confined:
+            for root in (self.root, self.root.resolve()):
+                if path.is_relative_to(root):
+                    return path.relative_to(root).as_posix()
+        return str(path)
+
+    def path(self, shown: str | Path) -> Path:
+        """The file a recorded path names (the inverse of :meth:`shown`)."""
+        return self.root / shown if not Path(shown).is_absolute() else Path(shown)
+
+    def scrub(self, text: str) -> str:
+        """``text`` with the workspace's absolute location removed (confined workspaces only)."""
+        if not self.confined:
+            return text
+        for root in sorted({str(self.root.resolve()), str(self.root)}, key=len, reverse=True):
+            text = text.replace(root + os.sep, "").replace(root, ".")
+        return text
+
     def resolve(self, name: str | None, filename: str, made_by: str, what: str) -> Path:
         """Find an earlier product: an explicit path or run name, else the latest one.
 
         Raises ToolError naming the tool to run first when there is none.
         """
         if name:
-            candidates = [Path(name), self.runs / name / filename, self.runs / name]
-            if self.confined:
-                inside = self.root.resolve()
+            if len(name) > 255 or "\0" in name:
+                raise ToolError(f"the {what} name is too long ({len(name)} characters): give the name of a run "
+                                "(see the Runs tab or `runs/`), or leave it out to use the latest one")
+            candidates = [Path(name), self.root / name, self.runs / name / filename, self.runs / name]
+            if self.confined:       # only this workspace's own runs (not the UI's sessions under DALAB_HOME)
+                inside = self.runs.resolve()
                 candidates = [c for c in candidates[1:] if c.resolve().is_relative_to(inside)]
             for candidate in candidates:
-                if candidate.is_file():
-                    return candidate.resolve()
+                try:
+                    if candidate.is_file():
+                        return candidate.resolve()
+                except OSError:        # a name the file system refuses is no product either
+                    continue
             if self.confined:
                 raise ToolError(f"no {what} called {name!r} among your runs: give the name of one of your runs "
                                 f"that holds a {filename} (see the Runs tab), or leave it out to use the latest one")
@@ -241,6 +299,20 @@ class Workspace:
         if latest is None:
             raise ToolError(f"there is no {what} in this workspace yet: run `{made_by}` first")
         return latest.resolve()
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold one of the workspace's ``max_active`` run slots for a run; a ToolError when all are taken."""
+        with self._lock:
+            if self.max_active is not None and self._active >= self.max_active:
+                raise ToolError(f"you already have {self._active} run(s) going: wait for it to finish (or press "
+                                f"Cancel), then try again — each session runs at most {self.max_active} at a time")
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._active -= 1
 
 
 @dataclass
@@ -281,15 +353,20 @@ class RunContext:
         return path
 
     def final_path(self, path: Path) -> str:
-        """The path a file made in this run will have once the run is complete (for records)."""
+        """The path a file made in this run will have once the run is complete (for records;
+        relative to the workspace in a confined one)."""
         if self.final_dir is None:
-            return str(path)
-        return str(self.final_dir / Path(path).relative_to(self.run_dir))
+            return self.workspace.shown(path)
+        return self.workspace.shown(self.final_dir / Path(path).relative_to(self.run_dir))
+
+    def record(self, arg: str, path: Path) -> None:
+        """Remember the earlier product ``arg`` named, so ``reproduce.py`` names it exactly."""
+        self.resolved[arg] = self.workspace.shown(path)
 
     def find(self, arg: str, name: str | None, filename: str, made_by: str, what: str) -> Path:
         """Resolve an earlier product and remember it, so ``reproduce.py`` names it exactly."""
         path = self.workspace.resolve(name, filename, made_by, what)
-        self.resolved[arg] = str(path)
+        self.record(arg, path)
         return path
 
 
@@ -309,25 +386,96 @@ def clean_metrics(metrics: dict[str, Any]) -> dict[str, float | int | str]:
 
 
 def new_run_dir(workspace: Workspace, tool: str) -> tuple[Path, Path]:
-    """A unique final run directory name and the temporary one it is built in."""
-    workspace.runs.mkdir(parents=True, exist_ok=True)
+    """A unique final run directory name and the temporary one it is built in.
+
+    The final name is reserved at once by creating it (``mkdir`` fails if it exists, so two runs
+    started in the same microsecond, in one process or two, get different names); the run is
+    built in a hidden ``.<name>.partial-<pid>-<ns>`` folder and renamed onto the reservation.
+    """
+    workspace.prepare()
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     final = workspace.runs / f"{stamp}-{tool}"
     k = 1
-    while final.exists():
-        final = workspace.runs / f"{stamp}-{k}-{tool}"
-        k += 1
-    tmp = workspace.runs / f".{final.name}.partial-{os.getpid()}-{time.monotonic_ns()}"
+    while True:
+        try:
+            final.mkdir()
+            break
+        except FileExistsError:
+            final = workspace.runs / f"{stamp}-{k}-{tool}"
+            k += 1
+    tmp = workspace.runs / f".{final.name}{PARTIAL}{os.getpid()}-{time.monotonic_ns()}"
     tmp.mkdir()
     return final, tmp
 
 
-def reproduce_code(tool: str, args: dict[str, Any]) -> str:
-    """A snippet that runs the same call again (in the same ``DALAB_HOME`` workspace)."""
-    return (
-        "from tools.registry import run_tool\n\n"
-        f"args = {pprint.pformat(args, sort_dicts=True)}\n"
-        f"result = run_tool({tool!r}, args)\n"
+PARTIAL = ".partial-"
+
+
+def _process_start(pid: int) -> float | None:
+    """When process ``pid`` started (seconds since the epoch), or None when there is no such process."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime"))
+        return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError, StopIteration):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except OSError:
+            pass
+        return 0.0          # alive, start unknown (no /proc): keep its folder
+
+
+def clean_partials(root: Path) -> int:
+    """Remove the partial run folders (and their empty name reservations) that a killed process
+    left under ``root/runs`` and ``root/sessions/*/runs``: those whose process is gone, or is a
+    newer process that reused the id (the folder is older than it). Returns how many went."""
+    removed = 0
+    root = Path(root)
+    run_roots = [root / "runs", *sorted((root / "sessions").glob("*/runs"))]
+    for runs in run_roots:
+        try:
+            entries = list(runs.iterdir())
+        except OSError:
+            continue
+        for tmp in entries:
+            name = tmp.name
+            if not (name.startswith(".") and PARTIAL in name and tmp.is_dir()):
+                continue
+            try:
+                pid = int(name.rsplit(PARTIAL, 1)[1].split("-")[0])
+                made = tmp.stat().st_mtime
+            except (ValueError, OSError):
+                continue
+            started = _process_start(pid)
+            if started is not None and (started == 0.0 or made >= started - 1):
+                continue        # its process is still running
+            shutil.rmtree(tmp, ignore_errors=True)
+            reserved = runs / name[1:].rsplit(PARTIAL, 1)[0]
+            try:
+                reserved.rmdir()         # only if empty: a finished run is never touched
+            except OSError:
+                pass
+            removed += 1
+    return removed
+
+
+def reproduce_code(tool: str, args: dict[str, Any], in_workspace: bool = False) -> str:
+    """A snippet that runs the same call again: in the same ``DALAB_HOME`` workspace, or, with
+    ``in_workspace`` (a confined workspace, whose records name paths relative to it), in the
+    workspace that holds the ``reproduce.py`` it is saved as."""
+    if in_workspace:
+        head = ("from pathlib import Path\n\nfrom tools.registry import run_tool\n\n"
+                "WORKSPACE = Path(__file__).resolve().parents[2]   # the workspace this run belongs to\n"
+                f"args = {pprint.pformat(args, sort_dicts=True)}\n"
+                f"result = run_tool({tool!r}, args, workspace=WORKSPACE)\n")
+    else:
+        head = ("from tools.registry import run_tool\n\n"
+                f"args = {pprint.pformat(args, sort_dicts=True)}\n"
+                f"result = run_tool({tool!r}, args)\n")
+    return head + (
         "print(result.summary)\n"
         "for name, value in result.metrics.items():\n"
         "    print(f'{name} = {value}')\n"
@@ -345,5 +493,11 @@ def write_record(result: ToolResult, tmp_dir: Path) -> None:
     (tmp_dir / "result.json").write_text(result.model_dump_json(indent=2) + "\n")
 
 
-def discard(tmp_dir: Path) -> None:
+def discard(tmp_dir: Path, reserved: Path | None = None) -> None:
+    """Remove a run's partial folder (and its name reservation, if still empty)."""
     shutil.rmtree(tmp_dir, ignore_errors=True)
+    if reserved is not None:
+        try:
+            reserved.rmdir()
+        except OSError:
+            pass

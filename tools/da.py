@@ -14,6 +14,7 @@ import json
 import math
 import pprint
 import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,8 +23,9 @@ from pydantic import ValidationError
 from tools import daemulator, daplots
 from tools.base import Example, RunContext, ToolError, ToolSpec
 from tools.dafiles import state_names, write_csv
-from tools.dasetup import (DAPPER, MAX_SECONDS, N_OBS, PRESETS, REFERENCE, SETTINGS, DAArgs, SetupArgs, arg,
-                           assimilate, check_size, describe, estimate_seconds, make, settings_of, setup)
+from tools.dasetup import (DAPPER, N_OBS, PRESETS, REFERENCE, SETTINGS, DAArgs, SetupArgs, arg,
+                           assimilate, check_size, describe, estimate_seconds, make, planned_cost,
+                           refuse_long_together, settings_of, setup)
 from toyda.da import METHODS
 from toyda.da.diagnostics import rank_histogram
 from toyda.experiment import Experiment, Observations
@@ -216,10 +218,7 @@ def compare_da_methods(args: CompareArgs, ctx: RunContext) -> tuple[str, dict[st
     """
     runs = [(a, *make(a)) for a in method_args(args, parse_methods(args.methods))]
     exp, obs = setup(args, ctx.workspace, ctx.resolved)
-    total = sum(estimate_seconds(exp, obs, a.method, s) for a, _, s in runs)
-    if total > MAX_SECONDS:
-        raise ToolError(f"these {len(runs)} methods together are too long for an interactive call (about {total:.0f} s "
-                        f"estimated; the cap is {MAX_SECONDS:.0f} s): use fewer n_obs, fewer methods or fewer n_members")
+    refuse_long_together(len(runs), sum(estimate_seconds(exp, obs, a.method, s) for a, _, s in runs))
     _record(ctx, args, exp)
     if not args.observations:
         _save_twin(ctx, exp, obs)
@@ -268,9 +267,14 @@ def _record(ctx: RunContext, args: SetupArgs, exp: Experiment) -> None:
 def _script(record: dict[str, Any], methods: list[tuple[str, dict[str, Any]]]) -> str:
     """A reproduce.py that calls toyda directly: model, experiment, observations, method(s), scores."""
     r = record
+    head = ""
     if r.get("observations"):
-        truth = f", truth={r['truth']!r}" if r.get("truth") else ""
-        data = (f"obs = read_observations({r['observations']!r}, model.n, model.dt{truth})  # your files, checked\n"
+        if not all(Path(r[k]).is_absolute() for k in ("observations", "truth") if r.get(k)):
+            # a session's files are recorded relative to its workspace: the folder two above this script
+            head = "from pathlib import Path\n\nWORKSPACE = Path(__file__).resolve().parents[2]\n"
+        where = lambda k: repr(r[k]) if Path(r[k]).is_absolute() else f"WORKSPACE / {r[k]!r}"  # noqa: E731
+        truth = f", truth={where('truth')}" if r.get("truth") else ""
+        data = (f"obs = read_observations({where('observations')}, model.n, model.dt{truth})  # your files, checked\n"
                 f"exp = Experiment(model=model, obs_every=int(np.median(obs.steps)), observed='all', sigma_o={r['sigma_o']!r},\n"
                 f"                 n_obs=len(obs.t), burn_in={r['burn_in']!r}, seed={r['seed']!r})\n")
     else:
@@ -288,7 +292,8 @@ def _script(record: dict[str, Any], methods: list[tuple[str, dict[str, Any]]]) -
         "from tools.dasetup import evaluate  # rmse_a/rmse_f/spread_a/crps_a (toyda.da.diagnostics) + innovation statistics\n"
         "from tools.dafiles import read_observations\n"
         "from toyda.da import make_method\n"
-        "from toyda.experiment import Experiment, get_model, twin\n\n"
+        "from toyda.experiment import Experiment, get_model, twin\n"
+        f"{head}\n"
         f"model = get_model({r['model']!r}, dt={r['dt']!r})\n{data}\n"
         f"for name, settings in {pprint.pformat(methods, sort_dicts=False)}:\n"
         "    method = make_method(name, **settings)\n"
@@ -299,6 +304,21 @@ def _script(record: dict[str, Any], methods: list[tuple[str, dict[str, Any]]]) -
         "    for key, value in evaluate(result, obs, exp.burn_in).items():\n"
         "        print(f'{name}: {key} = {value}')\n"
     )
+
+
+def run_cost(args: DAArgs) -> tuple[float, float]:
+    """Estimated (bytes, seconds) of run_da_experiment (``ToolSpec.cost``); with the emulator as the forecast
+    model, its runs beside the true model's are added."""
+    settings = settings_of(args)
+    memory, seconds = planned_cost(args, [(args.method, settings)])
+    if args.forecast_model == "emulator":
+        seconds += daemulator.planned_seconds(args, settings)
+    return memory, seconds
+
+
+def compare_cost(args: CompareArgs) -> tuple[float, float]:
+    """Estimated (bytes, seconds) of compare_da_methods: every method on the same experiment."""
+    return planned_cost(args, [(a.method, settings_of(a)) for a in method_args(args, parse_methods(args.methods))])
 
 
 def reproduce_run(record: dict[str, Any]) -> str:
@@ -419,7 +439,7 @@ TOOLS = (
             Example("ETKF with inflation 1.05 and observation error 2", {"method": "etkf", "inflation": 1.05, "sigma_o": 2.0}),
             Example("use the emulator as the forecast model in the ETKF", {"method": "etkf", "forecast_model": "emulator"}),
         ),
-        reproduce=reproduce_run,
+        reproduce=reproduce_run, cost=run_cost,
         read=read_setup,
         questions=(r"^how (?:well|good|accurate\w*|badly|fast) (?:does|do|would|will|can|is|are)\b",
                    r"^what (?:rmse|error|analysis error|accuracy) (?:does|do|would|will|can)\b"),
@@ -438,7 +458,7 @@ TOOLS = (
             Example("compare ETKF with 10 members and inflation 1.02 against 3D-Var",
                     {"methods": '[{"method": "etkf", "n_members": 10, "inflation": 1.02}, {"method": "3dvar"}]'}),
         ),
-        reproduce=reproduce_compare,
+        reproduce=reproduce_compare, cost=compare_cost,
         read=read_comparison,
         questions=(r"\bwhich (?:da |assimilation )?(?:method|filter|scheme|one)s? (?:is|are|does|do|works?|gives?|performs?)"
                    r" (?:the )?(?:best|better|most accurate|lowest)",

@@ -19,7 +19,7 @@ import numpy as np
 from tools import daplots
 from tools.base import RunContext, ToolError
 from tools.dafiles import state_names
-from tools.dasetup import MAX_SECONDS, DAArgs, assimilate, estimate_seconds
+from tools.dasetup import MAX_SECONDS, N_OBS, REFERENCE, DAArgs, assimilate, estimate_seconds
 from toyda.da import make_method
 from toyda.experiment import Experiment, Observations
 
@@ -70,6 +70,17 @@ def _seconds(exp_e: Experiment, obs_e: Observations, method: str, settings: dict
         return calls * CALL_S["tl"]
     return calls * CALL_S["plain"] * max(1.0, settings.get("n_members", 1) / 20)
 
+
+def planned_seconds(args: DAArgs, settings: dict[str, Any]) -> float:
+    """Estimated seconds of the emulator runs, from the arguments alone (for ``ToolSpec.cost``): the method
+    with the fine-tuned and the one-step emulator and with the retuned inflations, one network step per
+    model step (the emulator's dt is only known once its checkpoint is read; :func:`run` checks again)."""
+    ref = REFERENCE[args.model]
+    calls = float((args.n_obs or N_OBS) * (args.obs_every or ref["obs_every"]))
+    kind = "tl" if args.method in ("extkf", "4dvar") else "plain"
+    loops = settings.get("outer_loops", 8) + 2 if args.method == "4dvar" else 1
+    per_run = calls * CALL_S[kind] * loops * max(1.0, settings.get("n_members", 1) / 20)
+    return per_run * (2 + (len(RETUNE) if "inflation" in settings else 0))
 
 def check(args: DAArgs) -> None:
     """Refuse what the emulator cannot do before anything runs."""

@@ -77,7 +77,8 @@ def resolve_path(name: str, workspace: Workspace, arg: str) -> Path:
     if workspace.confined:
         root = workspace.root.resolve()
         candidate = (root / given).resolve()
-        if given.is_absolute() or not candidate.is_relative_to(root):
+        if given.is_absolute() or not candidate.is_relative_to(root) or candidate.is_relative_to(root / "sessions"):
+            # (the MCP workspace is DALAB_HOME itself: the browser sessions' folders under it are not its own)
             raise ToolError(f"{arg}={name!r} is outside your workspace: upload the file and give its name "
                             "(a path inside your workspace, without '..')")
         candidates = [candidate]

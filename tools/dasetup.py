@@ -155,7 +155,7 @@ def setup(args: SetupArgs, workspace: Workspace | None = None, resolved: dict[st
         workspace = workspace or Workspace(_home())
         paths = {k: resolve_path(getattr(args, k), workspace, k) for k in ("observations", "truth") if getattr(args, k)}
         if resolved is not None:
-            resolved.update({k: str(v) for k, v in paths.items()})
+            resolved.update({k: workspace.shown(v) for k, v in paths.items()})   # relative in a session
         obs = read_observations(paths["observations"], model.n, model.dt, truth=paths.get("truth"))
         obs_every, observed, n_obs = int(np.median(obs.steps)), "all", len(obs.t)
     else:
@@ -269,29 +269,76 @@ def assimilate(exp: Experiment, obs: Observations, method) -> tuple[Any, dict[st
 
 def estimate_seconds(exp: Experiment, obs: Observations, method: str, settings: dict[str, Any]) -> float:
     """A rough run-time estimate (this 2-core machine): model steps × members, plus per-analysis work."""
-    n, steps, K = exp.model.n, int(np.sum(obs.steps)), len(obs.t)
+    return _seconds(exp.model.n, int(np.sum(obs.steps)), len(obs.t), method, settings)
+
+
+def _seconds(n: int, steps: int, K: int, method: str, settings: dict[str, Any]) -> float:
+    """:func:`estimate_seconds` for an ``n``-variable model, ``steps`` model steps and ``K`` analyses."""
     N = settings.get("n_members", 1)
     members = {"oi": 0, "3dvar": 1, "extkf": n + 1, "4dvar": 60}.get(method, N)
     analysis = {"letkf": n * 4e-5, "4dvar": 5e-3, "extkf": 2e-5 + 1e-8 * n**3}.get(method, 3e-5 + 2e-9 * N * N * n)
     return steps * (1.5e-5 + 4e-9 * members * n) + K * analysis
 
 
+MODEL_SIZE = {"lorenz63": 3, "lorenz96": 40}
+"""state variables of each model"""
+FIGURES_S = 6.0
+"""drawing and saving the figures of one run (time series, error/spread, rank histogram, Hovmöller)"""
+
+
+def planned_cost(args: SetupArgs, runs: list[tuple[str, dict[str, Any]]]) -> tuple[float, float]:
+    """Estimated (bytes, seconds) of running ``runs`` (method, settings) on the experiment ``args``
+    describe, from the arguments alone (``ToolSpec.cost``), before the truth is made or a file read.
+
+    A twin's truth run (spin-up to the attractor, then ``n_obs × obs_every`` steps) and every
+    method's cycle (:func:`estimate_seconds`); memory is dominated by the ensembles kept at each
+    analysis time for the CRPS and the rank histogram (forecast and analysis: 2 K N n numbers).
+    A student's file is not read yet: its length is taken as the default ``n_obs`` here, and
+    :func:`check_size` checks again once it is read. A twin too long for an interactive call
+    (``MAX_SECONDS``) is refused here already, with the same advice as :func:`check_size`."""
+    n, ref = MODEL_SIZE[args.model], REFERENCE[args.model]
+    K, every = args.n_obs or N_OBS, args.obs_every or ref["obs_every"]
+    steps = K * every
+    spin_up = round(5 / (args.dt or ref["dt"]))
+    cycles = [_seconds(n, steps, K, method, settings) for method, settings in runs]
+    if not args.observations and len(runs) == 1:
+        _refuse_long(cycles[0], K, *runs[0], files=False, obs_every=every)
+    elif not args.observations:
+        refuse_long_together(len(runs), sum(cycles))
+    seconds = 2.0 + _seconds(n, steps + spin_up, 0, "3dvar", {}) + FIGURES_S + sum(cycles)
+    members = max((settings.get("n_members", 1) for _, settings in runs), default=1)
+    memory = 64 * 2**20 + 8.0 * (2 * K * members * n + 12 * K * n)
+    return memory, seconds
+
+
 def check_size(exp: Experiment, obs: Observations, method: str, settings: dict[str, Any], files: bool) -> float:
     """Refuse an experiment too long for an interactive call, saying how to shorten it."""
     est = estimate_seconds(exp, obs, method, settings)
+    _refuse_long(est, len(obs.t), method, settings, files, exp.obs_every)
+    return est
+
+
+def _refuse_long(est: float, K: int, method: str, settings: dict[str, Any], files: bool, obs_every: int) -> None:
+    """A ToolError saying how to shorten an experiment of ``est`` seconds over ``K`` analyses, if too long."""
     if est > MAX_SECONDS:
-        k = max(int(len(obs.t) * MAX_SECONDS / est), 1)
+        k = max(int(K * MAX_SECONDS / est), 1)
         how = [f"a file with at most {k} observation times" if files else f"fewer n_obs (at most about {k})"]
         if "n_members" in settings:
             how.append(f"fewer n_members (now {settings['n_members']})")
         if method == "4dvar":
             how.append("a shorter window")
-        if not files and exp.obs_every > 1:
-            how.append(f"a smaller obs_every (now {exp.obs_every})")
+        if not files and obs_every > 1:
+            how.append(f"a smaller obs_every (now {obs_every})")
         raise ToolError(f"this experiment is too long for an interactive call (about {est:.0f} s estimated for "
-                        f"{method} over {len(obs.t)} observation times; the cap is {MAX_SECONDS:.0f} s): use "
+                        f"{method} over {K} observation times; the cap is {MAX_SECONDS:.0f} s): use "
                         + ", or ".join(how))
-    return est
+
+
+def refuse_long_together(runs: int, total: float) -> None:
+    """A ToolError when ``runs`` methods together (``total`` s) are too long for an interactive call."""
+    if total > MAX_SECONDS:
+        raise ToolError(f"these {runs} methods together are too long for an interactive call (about {total:.0f} s "
+                        f"estimated; the cap is {MAX_SECONDS:.0f} s): use fewer n_obs, fewer methods or fewer n_members")
 
 
 def describe(args: DAArgs, settings: dict[str, Any]) -> str:

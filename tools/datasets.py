@@ -31,8 +31,9 @@ def load_npz(path: Path) -> ObsDataset:
     try:
         with np.load(path, allow_pickle=False) as data:
             return ObsDataset.from_arrays({k: data[k] for k in data.files})
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{path} is not a readable dyn_truth_obs dataset: {exc}") from exc
+    except (OSError, ValueError, KeyError, TypeError, EOFError) as exc:
+        raise ValueError(f"{path} is not a readable dyn_truth_obs dataset ({type(exc).__name__}: "
+                         f"{str(exc)[:200]})") from exc
 
 
 def to_xarray(ds: ObsDataset):

@@ -13,7 +13,7 @@ from tools import plots
 from tools.assimilation import EMULATOR_STATES as MIN_EMULATOR_STATES
 from tools.atmosphere import SOURCE, ObservationsArgs, observe
 from tools import words
-from tools.base import Example, RunContext, ToolArgs, ToolSpec, arg, ToolError
+from tools.base import Example, RunContext, ToolArgs, ToolError, ToolSpec, arg, flat_cost
 from tools.datasets import NPZ_NAME, load_npz, save_npz
 
 MODEL_NAME = "obs2obs.pt"
@@ -55,7 +55,7 @@ def _training_dataset(args: TrainArgs, ctx: RunContext):
     if latest is not None:
         ds = load_npz(latest)
         if len(ds.transitions()) >= MIN_TRANSITIONS:
-            ctx.resolved["dataset"] = str(latest.resolve())
+            ctx.record("dataset", latest.resolve())
             return ds, f"Training data: the latest dataset ({latest.parent.name})."
         note = (f"The latest dataset has only {len(ds.transitions())} transitions (too few to learn from), so ")
     else:
@@ -152,16 +152,25 @@ def _model_and_dataset(args, ctx: RunContext):
     from toyda.obs2obs import TrainedObs2Obs  # noqa: PLC0415
 
     path = ctx.find("model", args.model, MODEL_NAME, "train_obs2obs", "trained obs-to-obs model")
-    model = TrainedObs2Obs.load(str(path))
+    try:
+        model = TrainedObs2Obs.load(str(path))
+    except Exception as exc:  # noqa: BLE001 — a truncated, foreign or damaged file: say so, no traceback
+        raise ToolError(f"{ctx.workspace.shown(path)} is not a trained obs-to-obs model that train_obs2obs saved "
+                        f"({type(exc).__name__}): train one with train_obs2obs, or name another run") from None
     if args.dataset:
         ds_path = ctx.find("dataset", args.dataset, NPZ_NAME, "generate_observations", "dataset")
     else:
         info = path.parent / MODEL_INFO
-        if not info.is_file():
-            raise ToolError(f"{path} has no {MODEL_INFO}; name the dataset with dataset=...")
-        ds_path = json.loads(info.read_text())["dataset"]
-        ctx.resolved["dataset"] = ds_path
-    ds = load_npz(ds_path)
+        try:
+            ds_path = ctx.workspace.path(json.loads(info.read_text())["dataset"])
+        except (OSError, ValueError, KeyError, TypeError):
+            raise ToolError(f"the model {path.parent.name} does not say which dataset it was trained on "
+                            f"(no readable {MODEL_INFO}); name the dataset with dataset=...") from None
+        ctx.record("dataset", ds_path)
+    try:
+        ds = load_npz(ds_path)
+    except ValueError as exc:
+        raise ToolError(ctx.workspace.scrub(str(exc))) from None
     return model, ds
 
 
@@ -328,8 +337,17 @@ def _reconstruction(args: EmulatorArgs, ctx: RunContext) -> tuple[dict[str, np.n
     from toyda.emulator import TRAINING_DATA_DEFAULTS  # noqa: PLC0415
 
     def read(path):
-        with np.load(path) as f:
-            return {k: f[k] for k in ("x_true", "x_a", "dt")}
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                data = {k: np.asarray(f[k], float) for k in ("x_true", "x_a", "dt")}
+        except (OSError, ValueError, KeyError, EOFError) as exc:
+            raise ToolError(f"{ctx.workspace.shown(path)} is not an ORIGEN reconstruction saved by run_origen_lorenz63 "
+                            f"(it needs the arrays x_true, x_a and dt; {type(exc).__name__}: "
+                            f"{ctx.workspace.scrub(str(exc))[:120]}): run run_origen_lorenz63, or name another run") from None
+        if data["x_a"].ndim != 2 or data["x_a"].shape[-1:] != (3,) or data["x_true"].shape != data["x_a"].shape:
+            raise ToolError(f"{ctx.workspace.shown(path)} does not hold a Lorenz-63 reconstruction (x_true and x_a must "
+                            "both have shape (T, 3)): run run_origen_lorenz63, or name another run")
+        return data
 
     if args.reconstruction:
         path = ctx.find("reconstruction", args.reconstruction, "origen_l63.npz", "run_origen_lorenz63",
@@ -339,7 +357,7 @@ def _reconstruction(args: EmulatorArgs, ctx: RunContext) -> tuple[dict[str, np.n
     if latest is not None:
         data = read(latest)
         if len(data["x_a"]) >= MIN_EMULATOR_STATES:
-            ctx.resolved["reconstruction"] = str(latest.resolve())
+            ctx.record("reconstruction", latest.resolve())
             return data, f"Training data: the latest reconstruction ({latest.parent.name})."
         note = f"The latest reconstruction has only {len(data['x_a'])} states (too short to learn from), so "
     else:
@@ -436,9 +454,43 @@ def train_lorenz63_emulator(args: EmulatorArgs, ctx: RunContext) -> tuple[str, d
     return summary, metrics
 
 
+# ----------------------------------------------------------------------------- cost estimates
+
+TRANSITION_EPOCH_S = 2.5e-3
+"""seconds per training transition and epoch of the obs-to-obs network (measured 1.5e-3 s on the
+busy 2-core class machine)"""
+STATE_EPOCH_S = 2.5e-4
+"""seconds per training state and one-step epoch of the Lorenz-63 emulator (measured 2.5e-4 s)"""
+TORCH_BYTES = 0.5 * 2**30
+"""working memory of a small torch training run (weights, optimiser state, batches)"""
+
+
+def train_cost(args: TrainArgs) -> tuple[float, float]:
+    """Estimated (bytes, seconds) of train_obs2obs on a training-sized dataset (early stopping may end sooner)."""
+    from toyda.observations import TRAINING_DATASET_DEFAULTS as d  # noqa: PLC0415
+
+    transitions = d["n_trajectories"] * (d["n_snapshots"] - 1)
+    return TORCH_BYTES, 10.0 + TRANSITION_EPOCH_S * transitions * args.epochs
+
+
+def emulator_cost(args: EmulatorArgs) -> tuple[float, float]:
+    """Estimated (bytes, seconds) of train_lorenz63_emulator: the one-step phase, then the rollout
+    phase, whose epochs grow with the steps unrolled (measured: 40 steps ≈ 1.7 one-step epochs)."""
+    from toyda.emulator import TRAINING_DATA_DEFAULTS as d  # noqa: PLC0415
+
+    states = 0.8 * d["n_steps"]
+    rollout = args.epochs * (1 + args.rollout_steps / 30) if args.rollout_steps else 0.0
+    return TORCH_BYTES, 10.0 + STATE_EPOCH_S * states * (args.epochs + rollout)
+
+
+EVALUATION_COST = flat_cost(1024, 30.0)
+"""predict_profile and reconstruct_field: load one model and one dataset (sized by the limits on
+generate_observations), evaluate the network at one time, draw one or two figures"""
+
+
 TOOLS = (
     ToolSpec(
-        "train_obs2obs", train_obs2obs, TrainArgs,
+        "train_obs2obs", train_obs2obs, TrainArgs, cost=train_cost,
         keywords=((3.5, r"obs2obs|obs[- ]to[- ]obs|\btrain|network|neural net|\bnn\b|\bmlp\b"),),
         topic="obs2obs network training",
         figures=("loss_curves", "reconstruction_heldout"),
@@ -448,7 +500,7 @@ TOOLS = (
         ),
     ),
     ToolSpec(
-        "predict_profile", predict_profile, ProfileArgs,
+        "predict_profile", predict_profile, ProfileArgs, cost=EVALUATION_COST,
         keywords=((5, r"\bprofiles?\b|unseen colu?mn|eval(?:uation)?\s*(?:1|one|#1|i)\b|new location"
                       r"|colu?mn with(?:out| no) (?:a )?(?:station|radiosonde)|no (?:station|radiosonde)"),
                   (3.2, r"\bcolu?mn \d+")),
@@ -460,7 +512,7 @@ TOOLS = (
         ),
     ),
     ToolSpec(
-        "reconstruct_field", reconstruct_field, ReconstructArgs,
+        "reconstruct_field", reconstruct_field, ReconstructArgs, cost=EVALUATION_COST,
         keywords=((5, r"reconstruct\w* (?:the )?(?:full |whole |entire |2d )?(?:tracer )?field|field reconstruction"
                       r"|query (?:it |the (?:network|net|model) )?everywhere|eval(?:uation)?\s*(?:2|two|#2|ii)\b"
                       r"|(?:full|whole|entire|complete) (?:2d |tracer |2d tracer )?field"),
@@ -473,7 +525,7 @@ TOOLS = (
         ),
     ),
     ToolSpec(
-        "train_lorenz63_emulator", train_lorenz63_emulator, EmulatorArgs,
+        "train_lorenz63_emulator", train_lorenz63_emulator, EmulatorArgs, cost=emulator_cost,
         keywords=((6, r"emulat|learn\w* (?:l63 |lorenz(?:-?63)? )?(?:forecast )?model|forecast model"
                       r"|roll-?outs?\b|surrogate|learn\w* (?:the )?(?:\w+ )?dynamics"
                       r"|(?:l-?63|lorenz(?:-?63)?) (?:network|net|nn|mlp)"

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
-from tools.base import Example, RunContext, ToolArgs, ToolSpec
+from tools.base import Example, RunContext, ToolArgs, ToolSpec, flat_cost
 
 
 class SearchArgs(ToolArgs):
@@ -37,7 +37,7 @@ def search_lectures(args: SearchArgs, ctx: RunContext) -> tuple[str, dict[str, A
 
 TOOLS = (
     ToolSpec(
-        "search_lectures", search_lectures, SearchArgs, records=False,
+        "search_lectures", search_lectures, SearchArgs, records=False, cost=flat_cost(256, 5.0),
         keywords=((7, r"search (?:the )?(?:lectures?|notes|slides)|look up|lecture notes say"),),
         examples=(Example("search the lecture notes for the covariance update", {"query": "covariance update"}),),
     ),

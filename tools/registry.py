@@ -7,6 +7,10 @@ otherwise), runs the tool in a fresh run directory and writes the run record.
 
 from __future__ import annotations
 
+import inspect
+import math
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +19,7 @@ from pydantic import ValidationError
 from tools import assimilation, atmosda, atmosphere, da, lectures, learning, scripts, sweep
 from tools.base import (
     Progress,
+    RunCancelled,
     ToolSpec,
     RunContext,
     ToolArgs,
@@ -73,19 +78,83 @@ def validation_message(spec: ToolSpec, exc: ValidationError) -> str:
         field = props.get(name, {})
         what = field.get("description", "")
         own = err["msg"].removeprefix("Value error, ") if err["type"] == "value_error" else ""   # a validator's reason
-        problems.append(f"argument {name!r} = {err.get('input')!r} is not allowed: must be {allowed(field)}"
-                        + (f" ({what})" if what else "") + (f": {own}" if own else ""))
+        problems.append(f"argument {name!r} = {shorten(err.get('input'))} is not allowed: must be {allowed(field)}"
+                        + (f" ({what})" if what else "") + (f": {cut(own, 200)}" if own else ""))
     return f"invalid arguments for {spec.name}:\n- " + "\n- ".join(problems)
 
 
+def cut(text: str, limit: int = 80) -> str:
+    """``text`` cut to about ``limit`` characters (a 100k-character query is not echoed whole)."""
+    return text if len(text) <= limit else f"{text[:limit - 20]}… ({len(text)} characters)"
+
+
+def shorten(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to about ``limit`` characters."""
+    return cut(repr(value), limit)
+
+
+def _numeric_only(schema: dict[str, Any]) -> bool:
+    options = [o for o in schema.get("anyOf", [schema]) if o.get("type") != "null"]
+    return bool(options) and all(o.get("type") in ("integer", "number") for o in options)
+
+
+def _strict_problems(spec: ToolSpec, args: dict[str, Any]) -> list[str]:
+    """What pydantic's lax mode would let through: true/false for a number, NaN or infinity."""
+    props = spec.args.model_json_schema().get("properties", {})
+    problems = []
+    for name, value in args.items():
+        field = props.get(name)
+        if field is None or not _numeric_only(field):
+            continue
+        if isinstance(value, bool):
+            problems.append(f"argument {name!r} = {value!r} is not allowed: true/false is not a number; "
+                            f"must be {allowed(field)}")
+        elif isinstance(value, float) and not math.isfinite(value):
+            problems.append(f"argument {name!r} = {value!r} is not allowed: NaN and infinity are not allowed; "
+                            f"must be {allowed(field)}")
+        elif isinstance(value, str) and value.strip().lower().lstrip("+-") in ("nan", "inf", "infinity"):
+            problems.append(f"argument {name!r} = {shorten(value)} is not allowed: NaN and infinity are not "
+                            f"allowed; must be {allowed(field)}")
+    return problems
+
+
 def validate_args(spec: ToolSpec, args: dict[str, Any] | None) -> ToolArgs:
-    """The arguments as the tool's model; a ToolError naming each bad argument otherwise."""
+    """The arguments as the tool's model; a ToolError naming each bad argument otherwise.
+
+    Stricter than pydantic's lax mode where it matters: true/false is not a number, and NaN or
+    infinity is refused with a message that says so (not "should be <= 10")."""
     if args is not None and not isinstance(args, dict):
         raise ToolError(f"arguments for {spec.name} must be a mapping of names to values, got {type(args).__name__}")
+    problems = _strict_problems(spec, args or {})
+    if problems:
+        raise ToolError(f"invalid arguments for {spec.name}:\n- " + "\n- ".join(problems))
     try:
         return spec.args.model_validate(args or {})
     except ValidationError as exc:
         raise ToolError(validation_message(spec, exc)) from None
+
+
+def _gib(n_bytes: float) -> str:
+    return f"{n_bytes / 2**30:.1f} GiB" if n_bytes >= 2**28 else f"{n_bytes / 2**20:.0f} MiB"
+
+
+def check_cost(spec: ToolSpec, args: ToolArgs, max_memory_gb: float, max_seconds: float) -> tuple[float, float]:
+    """The run's estimated (bytes, seconds); a ToolError with the estimate and the limit when it exceeds one."""
+    if spec.cost is None:
+        return 0.0, 0.0
+    if len(inspect.signature(spec.cost).parameters) >= 3:       # a tool that runs other tools
+        memory, seconds = spec.cost(args, TOOLS, lambda tool, a: validate_args(get_tool(tool), a))
+    else:
+        memory, seconds = spec.cost(args)
+    over = []
+    if memory > max_memory_gb * 2**30:
+        over.append(f"about {_gib(memory)} of memory (the limit is {max_memory_gb:g} GiB per run, DALAB_MAX_MEMORY_GB)")
+    if seconds > max_seconds:
+        over.append(f"about {seconds:.0f} s (the limit is {max_seconds:g} s per run, DALAB_MAX_RUN_SECONDS)")
+    if over:
+        raise ToolError(f"{spec.name} with these arguments would need {' and '.join(over)}: ask for a smaller run "
+                        "(fewer steps, snapshots, trajectories, epochs or grid points)")
+    return memory, seconds
 
 
 def run_tool(
@@ -94,6 +163,7 @@ def run_tool(
     *,
     workspace: Workspace | Path | None = None,
     progress: Progress | None = None,
+    cancel: threading.Event | None = None,
 ) -> ToolResult:
     """Validate, run and record one tool call.
 
@@ -107,39 +177,73 @@ def run_tool(
         Where runs are written and earlier products are found; default ``DALAB_HOME``.
     progress : callable, optional
         ``progress(fraction, message)`` for long tools.
+    cancel : threading.Event, optional
+        Set it to stop the run at its next progress report (``RunCancelled`` is raised and the
+        partial run folder removed). A run also stops once it takes twice its time limit.
+
+    Before anything is written, the tool's estimated memory and time (``ToolSpec.cost``) are
+    checked against ``DALAB_MAX_MEMORY_GB`` and ``DALAB_MAX_RUN_SECONDS``, and the workspace's
+    limit on runs going at once (``Workspace.max_active``) is applied.
     """
+    from tools.settings import get_settings  # noqa: PLC0415
+
     spec = get_tool(name)
     parsed = validate_args(spec, args)
+    settings = get_settings() if (workspace is None or spec.cost is not None) else None
     if workspace is None:
-        from tools.settings import get_settings  # noqa: PLC0415
-
-        workspace = Workspace(get_settings().home)
+        workspace = Workspace(settings.home)
     elif isinstance(workspace, Path):
         workspace = Workspace(workspace)
-    final, tmp = new_run_dir(workspace, name)
-    ctx = RunContext(name, parsed, tmp, workspace, progress or (lambda f, m: None), final_dir=final, tools=TOOLS,
-                     validate=lambda tool, a: validate_args(get_tool(tool), a))
-    try:
-        summary, metrics = spec.fn(parsed, ctx)
-        metrics = clean_metrics(metrics)
-    except (ValueError, FloatingPointError) as exc:
-        discard(tmp)
-        if isinstance(exc, ToolError):
+    if settings is not None:
+        check_cost(spec, parsed, settings.max_memory_gb, settings.max_run_seconds)
+    deadline = time.monotonic() + 2 * settings.max_run_seconds if settings is not None else math.inf
+    report = progress or (lambda f, m: None)
+
+    def guarded(fraction: float, message: str) -> None:
+        if cancel is not None and cancel.is_set():
+            raise RunCancelled(f"{name} was cancelled")
+        if time.monotonic() > deadline:
+            raise RunCancelled(f"{name} ran past twice its time limit ({settings.max_run_seconds:g} s) and was stopped")
+        report(fraction, message)
+
+    with workspace.slot() if spec.records else _nothing():
+        final, tmp = new_run_dir(workspace, name)
+        ctx = RunContext(name, parsed, tmp, workspace, guarded, final_dir=final, tools=TOOLS,
+                         validate=lambda tool, a: validate_args(get_tool(tool), a))
+        try:
+            summary, metrics = spec.fn(parsed, ctx)
+            metrics = clean_metrics(metrics)
+        except (ValueError, FloatingPointError) as exc:
+            discard(tmp, final)
+            if isinstance(exc, ToolError):
+                raise ToolError(workspace.scrub(str(exc))) from None
+            raise ToolError(workspace.scrub(f"{name}: {exc}")) from exc
+        except (MemoryError, OSError) as exc:
+            discard(tmp, final)
+            raise ToolError(workspace.scrub(f"{name} could not finish: {type(exc).__name__} "
+                                            f"({exc or 'out of memory'}); try a smaller run")) from exc
+        except BaseException:
+            discard(tmp, final)
             raise
-        raise ToolError(f"{name}: {exc}") from exc
-    except BaseException:
-        discard(tmp)
-        raise
-    record = parsed.model_dump(mode="json") | ctx.resolved
-    relocate = lambda p: final / p.relative_to(tmp)  # noqa: E731
-    result = ToolResult(
-        tool=name, args=record, summary=summary, metrics=metrics,
-        figures=[relocate(p) for p in ctx.figures], files=[relocate(p) for p in ctx.files],
-        run_dir=final, code=(spec.reproduce or (lambda r: reproduce_code(name, r)))(record), passages=ctx.passages,
-    )
-    if not spec.records:
-        discard(tmp)
-        return result.model_copy(update={"run_dir": workspace.runs})
-    write_record(result, tmp)
-    tmp.rename(final)
-    return result
+        record = parsed.model_dump(mode="json") | ctx.resolved
+        code = spec.reproduce or (lambda r: reproduce_code(name, r, in_workspace=workspace.confined))
+        relocate = lambda p: final / p.relative_to(tmp)  # noqa: E731
+        result = ToolResult(
+            tool=name, args=record, summary=summary, metrics=metrics,
+            figures=[relocate(p) for p in ctx.figures], files=[relocate(p) for p in ctx.files],
+            run_dir=final, code=code(record), passages=ctx.passages,
+        )
+        if not spec.records:
+            discard(tmp, final)
+            return result.model_copy(update={"run_dir": workspace.runs})
+        write_record(result, tmp)
+        tmp.rename(final)        # onto its reservation (an empty folder)
+        return result
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None

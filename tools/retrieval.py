@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import threading
 import time
@@ -34,7 +35,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -50,6 +51,12 @@ ALLOWED = {".md": "Markdown", ".markdown": "Markdown", ".txt": "text", ".pdf": "
 ALLOWED_TEXT = ("allowed: non-empty UTF-8 text or Markdown files (.txt, .md, .markdown) and PDFs "
                 "with extractable text (.pdf)")
 MAX_FILE_BYTES = 50 * 2**20
+MAX_NEW_PASSAGES = 1500
+"""passages one call of ``add_files`` may add: embedding runs at 40–80 passages/s on the class
+machine, so an upload is indexed in well under a minute"""
+MAX_NAME = 100                           # characters of a stored upload's name
+UPLOADS = "uploads.json"                 # who added which user file (index/uploads.json)
+Progress = Callable[[float, str], None]
 RRF_K = 60                               # reciprocal rank fusion constant
 CANDIDATES = 40                          # candidates taken from each ranker before fusion
 
@@ -93,6 +100,7 @@ class IndexInfo(BaseModel):
     n_user_files: int
     built: bool             # False: the index was up to date
     seconds: float          # time taken by this call
+    added: list[str] = []   # add_files: the names the files were stored under (user/<name>)
 
     def to_dict(self) -> dict:
         return self.model_dump(mode="json")
@@ -192,10 +200,17 @@ def _stored_vectors(root: Path) -> dict[str, np.ndarray]:
     return {_key(Chunk(**r)): v for r, v in zip(records, vecs)} if len(records) == len(vecs) else {}
 
 
-def _embed(chunks: list[Chunk], known: dict[str, np.ndarray]) -> np.ndarray:
+def _embed(chunks: list[Chunk], known: dict[str, np.ndarray], progress: Progress | None = None,
+           batch: int = 64) -> np.ndarray:
     keys = [_key(c) for c in chunks]
     todo = [i for i, k in enumerate(keys) if k not in known]
-    fresh = embedding.encode([chunks[i].indexed_text for i in todo])
+    texts = [chunks[i].indexed_text for i in todo]
+    parts = []
+    for s in range(0, len(texts), batch):
+        if progress is not None:
+            progress(s / max(len(texts), 1), f"embedding passages {s}/{len(texts)}")
+        parts.append(embedding.encode(texts[s:s + batch]))
+    fresh = np.concatenate(parts) if parts else np.zeros((0, embedding.DIM), dtype=np.float32)
     vecs = np.zeros((len(chunks), embedding.DIM), dtype=np.float32)
     for i, k in enumerate(keys):
         if k in known:
@@ -214,7 +229,7 @@ def _fill_collection(coll, chunks: list[Chunk], vecs: np.ndarray, batch: int = 5
 
 
 def _build(root: Path, docs: dict[str, bytes], digest: str, cdir: Path,
-           before_swap=None) -> tuple[Path, dict]:
+           before_swap=None, progress: Progress | None = None) -> tuple[Path, dict]:
     """Build a complete index in a fresh version folder, then point CURRENT at it (call under the
     build lock). On any failure the new folder is removed and CURRENT is untouched."""
     t0 = time.perf_counter()
@@ -226,7 +241,7 @@ def _build(root: Path, docs: dict[str, bytes], digest: str, cdir: Path,
     vdir.mkdir(parents=True)
     client = None
     try:
-        vecs = _embed(chunks, _stored_vectors(root))
+        vecs = _embed(chunks, _stored_vectors(root), progress)
         client = _client(vdir)
         coll = client.create_collection(COLLECTION, embedding_function=embedding.LectureEmbedding(),
                                         configuration={"hnsw": {"space": "cosine"}})
@@ -284,6 +299,18 @@ _default_corpus = corpus_dir
 
 # ----------------------------------------------------------------------------- user files
 
+def safe_name(name: str) -> str:
+    """A stored upload's name: the last path component only, no leading dots (no hidden files),
+    letters, digits, ``.``, ``-``, ``_`` and spaces only, at most ``MAX_NAME`` characters."""
+    base = str(name).replace("\\", "/").rsplit("/", 1)[-1]
+    stem, dot, suffix = base.rpartition(".")
+    if not dot:
+        stem, suffix = base, ""
+    clean = lambda text: re.sub(r"[^\w.\- ]+", "_", text).strip(" ._-")  # noqa: E731
+    stem, suffix = clean(stem)[:MAX_NAME - 12] or "upload", clean(suffix)[:10]
+    return f"{stem}.{suffix.lower()}" if suffix else stem
+
+
 def _check_user_file(p: Path) -> bytes:
     """The bytes of a user file, or an IngestError naming the file and the reason."""
     def refuse(reason: str) -> IngestError:
@@ -297,11 +324,18 @@ def _check_user_file(p: Path) -> bytes:
     if kind is None:
         raise refuse(f"unsupported file type {p.suffix or '(no extension)'!r}")
     try:
-        data = p.read_bytes()
+        size = p.stat().st_size              # before reading: a huge file is never read whole
+    except OSError as e:
+        raise refuse(f"cannot be read ({e.strerror or e})") from None
+    if size > MAX_FILE_BYTES:
+        raise refuse(f"too large ({size / 2**20:.0f} MiB; at most {MAX_FILE_BYTES // 2**20} MiB)")
+    try:
+        with open(p, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
     except OSError as e:
         raise refuse(f"cannot be read ({e.strerror or e})") from None
     if len(data) > MAX_FILE_BYTES:
-        raise refuse(f"too large ({len(data) / 2**20:.0f} MiB; at most {MAX_FILE_BYTES // 2**20} MiB)")
+        raise refuse(f"too large (more than {MAX_FILE_BYTES // 2**20} MiB)")
     if not data.strip():
         raise refuse("the file is empty")
     if kind == "PDF":
@@ -310,7 +344,7 @@ def _check_user_file(p: Path) -> bytes:
         try:
             text = pdf_text(data)
         except Exception as e:  # pypdf raises many types on damaged files
-            raise refuse(f"could not be read as a PDF ({type(e).__name__}: {e})") from None
+            raise refuse(f"could not be read as a PDF ({type(e).__name__}: {str(e)[:120]})") from None
         if not text.strip():
             raise refuse("the PDF has no extractable text (a scanned PDF without a text layer?)")
     else:
@@ -323,53 +357,134 @@ def _check_user_file(p: Path) -> bytes:
             raise refuse("binary content, not text")
         if not text.strip():
             raise refuse("the file is empty")
-    if not chunk_file(f"user/{p.name}", data):
+    if not chunk_file(f"user/{safe_name(p.name)}", data):
         raise refuse("no text to index")
     return data
 
 
-def add_files(paths: list[Path], home: Path | None = None) -> IndexInfo:
-    """Add the user's own lecture files (PDF, Markdown, text) to the index as ``user/<filename>``.
+def _owners(root: Path) -> dict[str, str]:
+    try:
+        data = json.loads((root / UPLOADS).read_text())
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def _beside(name: str, taken: set[str]) -> str:
+    """``name``, or ``<stem>-2<suffix>``, ``-3``… when a different file already has it."""
+    if name not in taken:
+        return name
+    stem, dot, suffix = name.rpartition(".")
+    stem, suffix = (stem, dot + suffix) if dot else (name, "")
+    k = 2
+    while f"{stem}-{k}{suffix}" in taken:
+        k += 1
+    return f"{stem}-{k}{suffix}"
+
+
+def add_files(paths: list[Path], home: Path | None = None, owner: str | None = None,
+              progress: Progress | None = None) -> IndexInfo:
+    """Add the user's own lecture files (PDF, Markdown, text) to the index as ``user/<name>``.
 
     Every file is checked first; if any is missing, unreadable, empty, binary or of another type,
-    an ``IngestError`` lists them all and nothing changes. Otherwise the files are copied under
-    ``DALAB_HOME/index/user_docs/`` (a file with the same name is replaced) and the index is rebuilt
-    aside and swapped in.
+    or the files would add more than ``MAX_NEW_PASSAGES`` passages, an ``IngestError`` lists them
+    all and nothing changes. Otherwise the files are copied under ``DALAB_HOME/index/user_docs/``
+    under a safe name (:func:`safe_name`); a file with the same name and other content is kept
+    beside it as ``<stem>-2<suffix>`` (never replaced). ``owner`` (a UI session, or None for the
+    command line) is recorded so that only its owner removes it (:func:`remove_file`). The index
+    is rebuilt aside (``progress`` reports the embedding) and swapped in; ``IndexInfo.added``
+    names the stored files.
     """
     t0 = time.perf_counter()
     root = _root(home)
     paths = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
     if not paths:
         raise IngestError(f"no files given; {ALLOWED_TEXT}")
-    staged: dict[str, bytes] = {}
+    staged: list[tuple[str, bytes]] = []
     problems = []
     for p in paths:
         try:
             data = _check_user_file(p)
-            if f"user/{p.name}" in staged:
-                raise IngestError(f"{p}: another file named {p.name!r} is in the same call")
-            staged[f"user/{p.name}"] = data
+            if any(safe_name(p.name) == name for name, _ in staged):
+                raise IngestError(f"{p}: another file named {safe_name(p.name)!r} is in the same call")
+            staged.append((safe_name(p.name), data))
         except IngestError as e:
             problems.append(str(e))
     if problems:
         raise IngestError(f"cannot add {'; '.join(problems)}. Nothing was added and the index is "
                           f"unchanged; {ALLOWED_TEXT}.")
+    n_new = sum(len(chunk_file(f"user/{name}", data)) for name, data in staged)
+    if n_new > MAX_NEW_PASSAGES:
+        raise IngestError(f"cannot add {', '.join(p.name for p in paths)}: {n_new} passages to index (at most "
+                          f"{MAX_NEW_PASSAGES} per upload, which take about a minute to embed). Nothing was added "
+                          "and the index is unchanged; split the file or upload only the relevant chapters.")
     user_dir = root / "user_docs"
 
-    def copy_in() -> None:
-        user_dir.mkdir(parents=True, exist_ok=True)
-        for name, data in staged.items():
-            _write_atomic(user_dir / name.removeprefix("user/"), data)
-
     with _build_lock(root):
+        existing = {p.name: p for p in user_dir.iterdir() if p.is_file()} if user_dir.is_dir() else {}
+        named: dict[str, bytes] = {}
+        for name, data in staged:
+            same = name in existing and existing[name].read_bytes() == data   # the very same file again
+            final = name if same else _beside(name, set(existing) | set(named))
+            named[final] = data
+
+        def copy_in() -> None:
+            user_dir.mkdir(parents=True, exist_ok=True)
+            owners = _owners(root)
+            for final, data in named.items():
+                _write_atomic(user_dir / final, data)
+                owners.setdefault(final, owner or "")
+            _write_atomic(root / UPLOADS, json.dumps(owners, indent=1))
+
         cur = _current(root)
         cdir = Path(cur[1]["corpus_dir"]) if cur else _default_corpus()
         cdir = cdir if cdir.is_dir() else _default_corpus()
-        docs = {**_collect(cdir, user_dir), **staged}
+        docs = {**_collect(cdir, user_dir), **{f"user/{n}": d for n, d in named.items()}}
         digest = _content_hash(docs)
+        added = list(named)
         if cur is not None and cur[1]["content_hash"] == digest:
-            return _info(cur, False, t0)
-        return _info(_build(root, docs, digest, cdir, before_swap=copy_in), True, t0)
+            return _info(cur, False, t0).model_copy(update={"added": added})
+        return _info(_build(root, docs, digest, cdir, before_swap=copy_in, progress=progress), True,
+                     t0).model_copy(update={"added": added})
+
+
+def user_files(home: Path | None = None, owner: str | None = None) -> list[str]:
+    """The stored user files (``owner`` given: only those it added)."""
+    root = _root(home)
+    user_dir = root / "user_docs"
+    names = sorted(p.name for p in user_dir.iterdir() if p.is_file() and not p.name.startswith(".")) \
+        if user_dir.is_dir() else []
+    if owner is None:
+        return names
+    owners = _owners(root)
+    return [n for n in names if owners.get(n) == owner]
+
+
+def remove_file(name: str, home: Path | None = None, owner: str | None = None) -> IndexInfo:
+    """Remove the user file ``name`` from the index (``owner`` given: only a file it added; the
+    command line, ``owner=None``, may remove any). The index is rebuilt aside and swapped in."""
+    t0 = time.perf_counter()
+    root = _root(home)
+    user_dir = root / "user_docs"
+    with _build_lock(root):
+        owners = _owners(root)
+        target = user_dir / str(name)
+        if (str(name) != safe_name(str(name)) or not target.is_file()
+                or (owner is not None and owners.get(str(name)) != owner)):
+            mine = user_files(home, owner)
+            raise IngestError(f"no lecture file called {str(name)[:80]!r} that you added; "
+                              + (f"yours: {', '.join(mine)}" if mine else "you have not added any"))
+
+        def delete() -> None:
+            target.unlink()
+            owners.pop(str(name), None)
+            _write_atomic(root / UPLOADS, json.dumps(owners, indent=1))
+
+        cur = _current(root)
+        cdir = Path(cur[1]["corpus_dir"]) if cur else _default_corpus()
+        cdir = cdir if cdir.is_dir() else _default_corpus()
+        docs = {k: v for k, v in _collect(cdir, user_dir).items() if k != f"user/{name}"}
+        return _info(_build(root, docs, _content_hash(docs), cdir, before_swap=delete), True, t0)
 
 
 # ----------------------------------------------------------------------------- search

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import Field
 
-from tools.base import Example, RunContext, ToolArgs, ToolError, ToolSpec, arg, reproduce_code
+from tools.base import Example, RunContext, ToolArgs, ToolError, ToolSpec, arg, flat_cost, reproduce_code
 
 SCRIPT_NAME = "script.py"
 
@@ -85,7 +85,7 @@ def write_script(args: ScriptArgs, ctx: RunContext) -> tuple[str, dict[str, Any]
 
 TOOLS = (
     ToolSpec(
-        "write_script", write_script, ScriptArgs,
+        "write_script", write_script, ScriptArgs, cost=flat_cost(16, 1.0),
         keywords=((1, r"\bscript\b|\bcode\b"),),
         topic="",
         examples=(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -24,7 +25,20 @@ class Settings(BaseModel):
     openai_base_url: str | None = Field(default=None, description="OPENAI_BASE_URL")
     openai_api_key: str | None = Field(default=None, description="OPENAI_API_KEY")
     model: str = Field(default="gpt-4o-mini", description="DALAB_MODEL: the model name at the endpoint")
-    request_timeout: float = Field(default=60.0, gt=0, description="DALAB_TIMEOUT: seconds per LLM request")
+    request_timeout: float = Field(default=60.0, gt=0, description="DALAB_TIMEOUT: seconds for a whole LLM request "
+                                                                  "(connecting, waiting and reading the reply)")
+    connect_timeout: float = Field(default=10.0, gt=0, description="DALAB_CONNECT_TIMEOUT: seconds to connect to the "
+                                                                  "LLM endpoint")
+    first_token_timeout: float = Field(default=60.0, gt=0, description="DALAB_FIRST_TOKEN_TIMEOUT: seconds until the "
+                                                                      "endpoint's first byte of a reply")
+    max_memory_gb: float = Field(default=2.0, gt=0, description="DALAB_MAX_MEMORY_GB: estimated memory one tool run "
+                                                               "may use (GiB)")
+    max_run_seconds: float = Field(default=600.0, gt=0, description="DALAB_MAX_RUN_SECONDS: estimated time one tool "
+                                                                   "run may take (s)")
+    runs_per_session: int = Field(default=1, ge=1, description="DALAB_RUNS_PER_SESSION: tool runs one UI session "
+                                                               "or MCP client may have going at once")
+    mcp_token: str | None = Field(default=None, repr=False, description="DALAB_MCP_TOKEN: the bearer token MCP "
+                                                                        "clients must send")
 
     @model_validator(mode="after")
     def _check_openai(self) -> "Settings":
@@ -47,11 +61,7 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         llm = "openai" if has_endpoint else "offline"
     if llm not in ("offline", "openai"):
         raise SettingsError(f"DALAB_LLM must be 'offline' or 'openai', got {llm!r}")
-    timeout = env.get("DALAB_TIMEOUT", "60")
-    try:
-        timeout_s = float(timeout)
-    except ValueError:
-        raise SettingsError(f"DALAB_TIMEOUT must be a number of seconds, got {timeout!r}") from None
+    timeout_s = _positive(env, "DALAB_TIMEOUT", 60.0, "a number of seconds")
     return Settings(
         home=Path(env.get("DALAB_HOME") or Path.home() / ".dalab").expanduser(),
         llm=llm,
@@ -59,7 +69,29 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         openai_api_key=env.get("OPENAI_API_KEY") or None,
         model=env.get("DALAB_MODEL") or "gpt-4o-mini",
         request_timeout=timeout_s,
+        connect_timeout=min(_positive(env, "DALAB_CONNECT_TIMEOUT", 10.0, "a number of seconds"), timeout_s),
+        first_token_timeout=min(_positive(env, "DALAB_FIRST_TOKEN_TIMEOUT", timeout_s, "a number of seconds"),
+                                timeout_s),
+        max_memory_gb=_positive(env, "DALAB_MAX_MEMORY_GB", 2.0, "a number of GiB"),
+        max_run_seconds=_positive(env, "DALAB_MAX_RUN_SECONDS", 600.0, "a number of seconds"),
+        runs_per_session=int(_positive(env, "DALAB_RUNS_PER_SESSION", 1, "a whole number", integer=True)),
+        mcp_token=env.get("DALAB_MCP_TOKEN") or None,
     )
+
+
+def _positive(env: dict[str, str], name: str, default: float, what: str, integer: bool = False) -> float:
+    """The positive finite number in ``env[name]`` (``default`` when unset); a SettingsError naming
+    the variable otherwise."""
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0) or (integer and value != int(value)):
+        raise SettingsError(f"{name} must be {what} > 0, got {text[:40]!r}")
+    return value
 
 
 @lru_cache(maxsize=1)

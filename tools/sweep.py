@@ -32,7 +32,7 @@ from pydantic import field_validator
 
 from tools import sweepplots
 from tools.base import Example, RunContext, ToolArgs, ToolError, ToolSpec, Workspace, arg
-from tools.cluster import Outcome, Point, PointCache, run_points
+from tools.cluster import Outcome, Point, PointCache, local_workers, run_points
 from tools.sweepquestions import sweep_from_question, sweepable
 
 MAX_POINTS = 10_000
@@ -365,9 +365,36 @@ def run_sweep(args: SweepArgs, ctx: RunContext) -> tuple[str, dict[str, Any]]:
 
 _PERFORMANCE = r"(?:error|errors|rmse|skill|accuracy|loss|spread|crps|performance|score)"
 
+DASK_START_S = 10.0
+"""starting a local Dask cluster and shipping the tool to its workers"""
+WORKER_BYTES = 256 * 2**20
+"""one Dask worker process with the numerics imported"""
+
+
+def sweep_cost(args: SweepArgs, specs: Mapping[str, ToolSpec],
+               validate: Callable[[str, dict[str, Any] | None], ToolArgs]) -> tuple[float, float]:
+    """Estimated (bytes, seconds) of a sweep (``ToolSpec.cost`` with the registry): every point's own
+    estimate, the points shared among the local workers (one per core), each worker holding one
+    point at a time. Cached points are counted too (an upper bound). A point the tool's estimate
+    refuses outright (a DA twin too long) refuses the sweep, naming the point."""
+    plan = plan_sweep(args, specs, validate)
+    cost = specs[plan.tool].cost
+    if cost is None:
+        return WORKER_BYTES, DASK_START_S
+    memory, seconds = 0.0, 0.0
+    for point in plan.points:
+        try:
+            m, s = cost(validate(plan.tool, point.args))
+        except ToolError as exc:
+            raise ToolError(f"the sweep's point {describe(plan.names, _values(plan, point.index[:-1]))}: {exc}") from None
+        memory, seconds = max(memory, m), seconds + s
+    workers = local_workers(len(plan.points))
+    return workers * (WORKER_BYTES + memory), DASK_START_S + seconds / workers
+
+
 TOOLS = (
     ToolSpec(
-        "run_sweep", run_sweep, SweepArgs,
+        "run_sweep", run_sweep, SweepArgs, cost=sweep_cost,
         keywords=((8, r"\bsweep|parameter (?:scan|study|grid)|grid search|sensitivity (?:study|analysis|to|of)"
                       r"|how sensitive|as a function of|for (?:a range of|several|various|different) (?:values|settings)"
                       rf"|\b{_PERFORMANCE}\b.{{0,60}}\b(?:depends?|depending|var(?:y|ies)|changes?|scales?) (?:on|with)"

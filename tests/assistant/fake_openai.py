@@ -5,8 +5,9 @@ testing the agent over real HTTP, streaming (SSE) and not.
         ChatOpenAI(base_url=srv.url, api_key="x", ...)
 
 Each request takes the next reply of the script (the last one repeats): ``tool_call(...)``,
-``text(...)``, ``error(status, message)`` or ``sleep(seconds)``; or pass a function of the
-request body. Requests are recorded in ``srv.requests``.
+``text(...)``, ``error(status, message)``, ``sleep(seconds)``, ``drip(every, n)`` (a byte every
+``every`` seconds, never a complete reply) or ``raw(body, content_type)`` (a malformed reply);
+or pass a function of the request body. Requests are recorded in ``srv.requests``.
 """
 
 from __future__ import annotations
@@ -40,6 +41,16 @@ def sleep(seconds: float) -> Reply:
     return {"sleep": seconds, "content": "too late"}
 
 
+def drip(every: float, n: int = 1000) -> Reply:
+    """Headers at once, then one byte every ``every`` seconds, ``n`` times: never a whole reply."""
+    return {"drip": every, "n": n}
+
+
+def raw(body: str, content_type: str = "application/json", status: int = 200) -> Reply:
+    """A reply that is not what the API promises (HTML, not JSON, no choices...)."""
+    return {"raw": body, "content_type": content_type, "raw_status": status}
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True   # avoids ~40 ms delayed-ACK stalls per response
@@ -63,6 +74,28 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.rstrip("/") != "/v1/chat/completions":
             return self._send_json(404, {"error": {"message": f"no route {self.path}", "type": "invalid_request_error"}})
         reply = fake.next_reply(body)
+        if "drip" in reply:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream" if body.get("stream") else "application/json")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            try:
+                for _ in range(reply["n"]):
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                    time.sleep(reply["drip"])
+            except OSError:      # the client gave up: as it should
+                pass
+            return None
+        if "raw" in reply:
+            data = reply["raw"].encode()
+            self.send_response(reply["raw_status"])
+            self.send_header("Content-Type", reply["content_type"])
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return None
         if "sleep" in reply:
             time.sleep(reply["sleep"])
         if "status" in reply:

@@ -52,7 +52,8 @@ def test_run_3dvar_cycle_returns_text_metrics_and_image(ui_url, lecture_home):
     assert metrics["rmse_analysis"] < metrics["rmse_background"]
     assert res.structuredContent["args"]["n_steps"] == 150
     run_dir = res.structuredContent["run_dir"]
-    assert run_dir.startswith(str(lecture_home / "runs"))   # the MCP workspace is DALAB_HOME, like the CLI
+    assert run_dir.startswith("runs/") and (lecture_home / run_dir).is_dir()   # DALAB_HOME, like the CLI
+    assert str(lecture_home) not in str(res.structuredContent)                 # named relative to it
 
 
 def test_bad_arguments_are_a_tool_error_that_says_what_is_allowed(ui_url, lecture_home):
@@ -69,3 +70,51 @@ def test_search_lectures_returns_cited_passages(ui_url):
     assert not res.isError
     (text,) = [c.text for c in res.content if c.type == "text"]
     assert re.findall(r"\[corpus/[\w.]+ § [^\]]+\] \(score", text).__len__() == 2
+
+
+def test_calls_are_confined_to_dalab_home_runs_and_errors_name_no_server_path(ui_url, lecture_home):
+    from tools.base import Workspace
+    from tools.registry import run_tool
+
+    student = Workspace(lecture_home / "sessions" / ("ab" * 16), confined=True)      # a UI session's product
+    theirs = run_tool("run_origen_lorenz63", {"n_steps": 60, "n_cycles": 2}, workspace=student)
+    npz = theirs.run_dir / "origen_l63.npz"
+    names = [str(npz), f"sessions/{'ab' * 16}/runs/{theirs.run_dir.name}", f"../sessions/{'ab' * 16}/runs/"
+             f"{theirs.run_dir.name}", "/etc/passwd", "x" * 300]
+    _, results = mcp_call(ui_url, *[("train_lorenz63_emulator", {"reconstruction": n, "epochs": 1}) for n in names])
+    for name, res in zip(names, results):
+        text = res.content[0].text
+        assert res.isError and str(lecture_home) not in text.replace(name, ""), (name, text)
+        assert "among your runs" in text or "too long" in text, text
+
+
+def _post_initialize(url: str, headers: dict) -> int:
+    import httpx
+
+    body = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-03-26", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}}
+    return httpx.post(url + "mcp/", json=body, timeout=30, headers={
+        "Accept": "application/json, text/event-stream", **headers}).status_code
+
+
+def test_with_a_token_only_clients_that_send_it_get_in(tmp_path, monkeypatch):
+    import httpx
+    from ui_server import running_app
+
+    token = "s3cret-" + "7" * 40
+    monkeypatch.setenv("DALAB_MCP_TOKEN", token)
+    with running_app(tmp_path, mcp=True) as url:
+        assert _post_initialize(url, {}) == 401
+        assert _post_initialize(url, {"Authorization": "Bearer wrong"}) == 401
+        assert _post_initialize(url, {"Authorization": f"Basic {token}"}) == 401
+        assert _post_initialize(url, {"Authorization": f"Bearer {token}"}) == 200
+
+        async def main():
+            async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
+                async with streamable_http_client(url + "mcp/", http_client=http) as (r, w, _):
+                    async with ClientSession(r, w) as session:
+                        await session.initialize()
+                        return await session.call_tool("run_3dvar_cycle", {"n_steps": 20})
+
+        res = asyncio.run(main())
+        assert not res.isError and "analysis RMSE" in res.content[0].text

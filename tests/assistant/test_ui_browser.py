@@ -154,7 +154,8 @@ def test_chat_runs_3dvar_with_step_figure_answer_and_metrics(page, made_runs):
     expect(link).to_be_visible()
     code = page.request.get(link.get_attribute("href"))
     assert code.ok, code.status
-    assert "run_tool('run_3dvar_cycle', args)" in code.text()
+    assert "run_tool('run_3dvar_cycle', args, workspace=WORKSPACE)" in code.text()   # in the session's workspace
+    assert "/sessions/" not in code.text()                             # no server path, no session id
 
     no_problems(page)
     screenshot(page, "ui_chat_3dvar.png")
@@ -206,7 +207,7 @@ def test_runs_tab_lists_this_sessions_runs_and_shows_their_figures(page, made_ru
     picker.click()
     page.get_by_role("option", name=made_runs["run_origen_oscillator"], exact=True).click()
     expect(panel).to_contain_text("Reproduce it:")
-    expect(panel).to_contain_text("run_tool('run_origen_oscillator', args)")
+    expect(panel).to_contain_text("run_tool('run_origen_oscillator', args, workspace=WORKSPACE)")
     thumbs = panel.locator("button[aria-label^='Thumbnail']")
     expect(thumbs).to_have_count(int(made_runs["origen_figures"]))
     expect(panel.locator("img[src*='rmse_per_cycle.png']")).to_have_count(1)

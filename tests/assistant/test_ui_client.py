@@ -59,7 +59,7 @@ def test_chat_runs_3dvar_and_returns_answer_figure_and_metrics(client, tmp_path)
     assert float(table["gain_first"]) == pytest.approx(sigma_b**2 / (sigma_b**2 + 0.2**2), abs=1e-3)
     assert "run_3dvar_cycle" in card and "analysis RMSE" in card
     reproduce = next(Path(d) for d in downloads if d.endswith("reproduce.py"))
-    assert "run_tool('run_3dvar_cycle', args)" in reproduce.read_text()
+    assert "run_tool('run_3dvar_cycle', args, workspace=WORKSPACE)" in reproduce.read_text()
     assert "'sigma_o': 0.2" in reproduce.read_text()
 
 
@@ -181,7 +181,7 @@ def test_lecture_search_and_refused_upload(client, tmp_path, lecture_home):
     bad = tmp_path / "notes.md"
     bad.write_bytes(b"\x00\x01\x02 binary \xff\xfe" * 50)
     before = sorted(p.name for p in (lecture_home / "index").rglob("*") if p.is_file())
-    status = client.predict([handle_file(str(bad))], api_name="/add_lectures")
+    status, _ = client.predict([handle_file(str(bad))], api_name="/add_lectures")
     assert status.startswith("**Error:**") and "Nothing was added" in status and "notes.md" in status
     assert os.environ["GRADIO_TEMP_DIR"] not in status                  # the file's name, not the server's path
     assert sorted(p.name for p in (lecture_home / "index").rglob("*") if p.is_file()) == before

@@ -58,6 +58,7 @@ def test_default_checkpoint_is_the_latest_emulator_and_none_is_refused(run_dir, 
                                                        "20260102-000000_train_lorenz63_emulator"))
     for d in (old, new):
         d.mkdir(parents=True)
+        (d / "result.json").write_text("{}")          # a finished run has its record
     shutil.copy(run_dir / "emulator_one_step.pt", old / "emulator.pt")     # an older, one-step-only emulator
     shutil.copy(run_dir / "emulator.pt", new / "emulator.pt")
     res = run_tool("run_da_experiment", SHORT | {"n_obs": 40, "burn_in": 2.0}, workspace=tmp_path)

@@ -147,6 +147,22 @@ def test_a_ui_session_cannot_read_files_outside_its_workspace(tmp_path):
     result = run_tool("run_da_experiment", {"method": "3dvar", "observations": "obs.csv", "burn_in": 2.0},
                       workspace=session)
     assert result.metrics["n_obs"] == 40 and "rmse_a" not in result.metrics
+    # the record and reproduce.py name the file inside the workspace, never the server's path (issue 17)
+    script = (result.run_dir / "reproduce.py").read_text()
+    assert result.args["observations"] == "obs.csv" and str(tmp_path) not in script
+    assert "read_observations(WORKSPACE / 'obs.csv'" in script
+    out = subprocess.run([sys.executable, str(result.run_dir / "reproduce.py")], capture_output=True, text=True,
+                         env=ENV, cwd=tmp_path, timeout=300)
+    assert out.returncode == 0 and "3dvar: n_obs = 40" in out.stdout, out.stderr[-2000:]   # the same file
+
+
+def test_the_home_workspace_of_mcp_cannot_read_a_sessions_files(tmp_path):
+    student = tmp_path / "sessions" / ("a" * 32)
+    student.mkdir(parents=True)
+    _twin_files(student, n_obs=40)
+    home = Workspace(tmp_path, confined=True)                  # how MCP runs: DALAB_HOME, confined
+    with pytest.raises(ToolError, match="is outside your workspace"):
+        run_tool("run_da_experiment", {"observations": f"sessions/{'a' * 32}/obs.csv"}, workspace=home)
 
 
 def test_bad_files_and_methods_are_refused_with_their_line_or_entry(tmp_path):
