@@ -173,7 +173,7 @@ def run_tool(
         Registry name (see ``TOOLS``).
     args : dict, optional
         Arguments; defaults are filled in.
-    workspace : Workspace or Path, optional
+    workspace : Workspace, Path or str, optional
         Where runs are written and earlier products are found; default ``DALAB_HOME``.
     progress : callable, optional
         ``progress(fraction, message)`` for long tools.
@@ -192,8 +192,10 @@ def run_tool(
     settings = get_settings() if (workspace is None or spec.cost is not None) else None
     if workspace is None:
         workspace = Workspace(settings.home)
-    elif isinstance(workspace, Path):
-        workspace = Workspace(workspace)
+    elif isinstance(workspace, (str, Path)):
+        workspace = Workspace(Path(workspace))
+    elif not isinstance(workspace, Workspace):
+        raise TypeError(f"workspace must be a Workspace, a path or None, got {type(workspace).__name__}")
     if settings is not None:
         check_cost(spec, parsed, settings.max_memory_gb, settings.max_run_seconds)
     deadline = time.monotonic() + 2 * settings.max_run_seconds if settings is not None else math.inf

@@ -200,3 +200,12 @@ def test_cli_shows_progress_on_stderr(tmp_path):
     out = _cli("tool", "run_origen_oscillator", "n_cycles=5", home=tmp_path)
     assert out.returncode == 0
     assert "%" in out.stderr and "drawing figures" in out.stderr
+
+
+def test_run_tool_takes_a_workspace_as_a_str_path_or_workspace_and_refuses_others(tmp_path):
+    from tools.registry import run_tool
+
+    res = run_tool("run_3dvar_cycle", {"n_steps": 20}, workspace=str(tmp_path))
+    assert res.run_dir.parent == tmp_path / "runs"
+    with pytest.raises(TypeError, match="workspace must be a Workspace, a path or None"):
+        run_tool("run_3dvar_cycle", {"n_steps": 20}, workspace=3)
