@@ -52,3 +52,14 @@ def test_sentences_are_whole_and_bring_what_they_refer_back_to():
     answer, cites = passage_answer("what does localisation do?", [passage])
     assert answer.startswith("Sample covariances from few members are noisy between distant points. Localisation removes")
     assert cites == ["[notes.md § Localisation]"]
+
+
+def test_a_sentence_naming_what_the_one_before_said_brings_it_and_titled_passages_lead():
+    pf = {"text": "Particles carry weights. The weights degenerate after a few cycles. The effective sample "
+                  "size measures this; below a threshold the particles are resampled.",
+          "section": "The particle filter", "citation": "[n.md § The particle filter]"}
+    other = {"text": "Ensemble filters need inflation; a particle filter needs many particles.",
+             "section": "Choosing a method", "citation": "[n.md § Choosing a method]"}
+    answer, cites = passage_answer("what is the effective sample size of a particle filter?", [other, pf])
+    assert cites[0] == "[n.md § The particle filter]"                 # the passage about the question leads
+    assert "The weights degenerate after a few cycles. The effective sample size measures this" in answer
