@@ -83,3 +83,15 @@ def test_bad_checkpoints_are_refused(run_dir, tmp_path):
                                                "checkpoint": str(run_dir / "emulator.pt")}, workspace=tmp_path)
     with pytest.raises(ToolError, match="set forecast_model='emulator' too"):
         run_tool("run_da_experiment", {"checkpoint": str(run_dir / "emulator.pt")}, workspace=tmp_path)
+
+
+def test_the_cost_estimate_counts_the_emulator_runs():
+    from tools.da import run_cost
+    from tools.dasetup import DAArgs
+
+    def emulator_part(n_obs):
+        return (run_cost(DAArgs(method="etkf", n_obs=n_obs, forecast_model="emulator"))[1]
+                - run_cost(DAArgs(method="etkf", n_obs=n_obs))[1])
+
+    assert emulator_part(200) > 0
+    assert emulator_part(400) == pytest.approx(2 * emulator_part(200))     # one network step per model step
