@@ -30,7 +30,7 @@ from pydantic import ValidationError
 from assistant import prompts
 from assistant.prompts import RETRY_HINT, for_people  # noqa: F401 (for_people re-exported)
 from tools.settings import Settings, SettingsError, from_env, get_settings
-from tools.base import Progress, ToolError, ToolResult, Workspace
+from tools.base import Progress, ToolError, ToolResult, Workspace, fault_location
 from tools.registry import TOOLS, ToolSpec, run_tool, validation_message
 
 MAX_MODEL_CALLS = 8       # per turn
@@ -83,19 +83,6 @@ def _validation_message(spec: ToolSpec, exc: ValidationError) -> str:
     return f"Error: {validation_message(spec, exc)}\n{RETRY_HINT}"
 
 
-def _where(exc: BaseException) -> str:
-    """The innermost frame of dalab's own code where ``exc`` was raised ("toyda/var3d.py:71 in analysis")."""
-    import traceback  # noqa: PLC0415
-
-    frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if any(f"/{pkg}/" in f.filename.replace("\\", "/") for pkg in ("toyda", "tools", "assistant"))]
-    if not frames:
-        return "an unknown place"
-    f = frames[-1]
-    parts = Path(f.filename).parts
-    return f"{'/'.join(parts[-2:])}:{f.lineno} in {f.name}"
-
-
 def make_tool(spec: ToolSpec, workspace: Workspace, progress: Progress | None = None) -> StructuredTool:
     """One LangChain tool for a registry entry, running in ``workspace``."""
 
@@ -105,7 +92,7 @@ def make_tool(spec: ToolSpec, workspace: Workspace, progress: Progress | None = 
         except ToolError as exc:
             raise ToolException(f"Error: {exc}") from exc
         except Exception as exc:  # a fault of dalab, not of the request: say where, never "invalid arguments"
-            raise ToolException(workspace.scrub(f"Error: {spec.name} failed unexpectedly in {_where(exc)} "
+            raise ToolException(workspace.scrub(f"Error: {spec.name} failed unexpectedly in {fault_location(exc)} "
                                                 f"({type(exc).__name__}: {exc}). This is a fault in dalab, not in "
                                                 "your request.")) from exc
         return result.content(), result

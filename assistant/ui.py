@@ -25,6 +25,7 @@ import logging
 import os
 import queue
 import shutil
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -588,6 +589,25 @@ def share_cores() -> None:
     torch.set_num_threads(max(1, min(4, (os.cpu_count() or 1) // 2)))
 
 
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
+def start_workers(settings: Settings) -> Any:
+    """Run tools in worker processes (``DALAB_RUN_WORKERS``, default one per core), started now so
+    that the first run does not wait for them; the workers, or None where runs stay in this process."""
+    from tools.registry import install  # noqa: PLC0415
+    from tools.workers import RunWorkers, workers_wanted  # noqa: PLC0415
+
+    n = workers_wanted(settings.run_workers)
+    if n == 0:
+        return None
+    workers = RunWorkers(n)
+    workers.warm()
+    install(workers)
+    return workers
+
+
 def warm_up(home: Path) -> None:
     """Open the lecture index and load the embedding model in the background (building the index if
     there is none), so that the first student's question does not wait for it."""
@@ -615,6 +635,7 @@ def serve(host: str = "127.0.0.1", port: int = 7860, mcp: bool = False) -> None:
                             "random string (e.g. `export DALAB_MCP_TOKEN=$(openssl rand -hex 32)`) and give it to "
                             "the MCP clients, which send it as 'Authorization: Bearer <token>'")
     share_cores()
+    workers = start_workers(settings)
     app = create_app(settings, mcp=mcp)
     warm_up(Path(settings.home))
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
@@ -622,6 +643,16 @@ def serve(host: str = "127.0.0.1", port: int = 7860, mcp: bool = False) -> None:
         print(f"dalab: serving on {host}: anyone who can reach this machine can use the app; each browser gets "
               "its own workspace (a signed cookie)" + (", and MCP needs DALAB_MCP_TOKEN" if mcp else "")
               + f". Limits per run: {settings.max_memory_gb:g} GiB, {settings.max_run_seconds:g} s; "
-              f"{settings.runs_per_session} run(s) at once per session.", flush=True)
+              f"{settings.runs_per_session} run(s) at once per session; runs go to "
+              f"{f'{workers.n} worker processes' if workers else 'the server process'}.", flush=True)
     print(f"dalab UI: http://{shown}:{port}/" + (f"   MCP: http://{shown}:{port}/mcp/" if mcp else ""), flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    # uvicorn ends on SIGTERM by raising it again once it has stopped: as an exit, the workers are closed
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    finally:
+        if workers is not None:
+            from tools.registry import install  # noqa: PLC0415
+
+            install(None)
+            workers.close()

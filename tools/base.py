@@ -35,6 +35,23 @@ class ToolError(ValueError):
     """Bad input or a missing earlier product; the message says what is wrong and what to do."""
 
 
+def fault_location(exc: BaseException) -> str:
+    """The innermost frame of dalab's own code where ``exc`` was raised ("toyda/var3d.py:71 in
+    analysis"); for a run in a worker process, the place the worker recorded (``dalab_where``)."""
+    import traceback  # noqa: PLC0415
+
+    recorded = getattr(exc, "dalab_where", None)
+    if isinstance(recorded, str):
+        return recorded
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if any(f"/{pkg}/" in f.filename.replace("\\", "/") for pkg in ("toyda", "tools", "assistant"))]
+    if not frames:
+        return "an unknown place"
+    f = frames[-1]
+    parts = Path(f.filename).parts
+    return f"{'/'.join(parts[-2:])}:{f.lineno} in {f.name}"
+
+
 class RunCancelled(BaseException):  # noqa: N818 — like KeyboardInterrupt: not an error of the tool
     """Raised inside a running tool (at its next progress report) when its user pressed Cancel or
     the run outlived its time limit; ``run_tool`` removes the partial run folder and re-raises."""
@@ -342,7 +359,10 @@ class RunContext:
         path = self.run_dir / f"{name}.png"
         if not self.figures_enabled:
             return path
-        fig.savefig(path, dpi=110, bbox_inches="tight")
+        # a figure with a layout engine is already fitted to its canvas: cropping it ("tight") would
+        # draw it twice; fast zlib (level 1) costs ~10% in size and saves a tenth of the time
+        fitted = fig.get_layout_engine() is not None
+        fig.savefig(path, dpi=110, bbox_inches=None if fitted else "tight", pil_kwargs={"compress_level": 1})
         self.figures.append(path)
         return path
 

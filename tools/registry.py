@@ -157,6 +157,17 @@ def check_cost(spec: ToolSpec, args: ToolArgs, max_memory_gb: float, max_seconds
     return memory, seconds
 
 
+_RUNNER: Any = None
+"""where recorded runs go instead of this process (``install``); None: here"""
+
+
+def install(runner: Any) -> None:
+    """Send every recorded run to ``runner`` (a ``tools.workers.RunWorkers``, as ``dalab ui`` does),
+    or back to this process with None. Arguments, cost limits and run slots are checked here first."""
+    global _RUNNER
+    _RUNNER = runner
+
+
 def run_tool(
     name: str,
     args: dict[str, Any] | None = None,
@@ -198,6 +209,9 @@ def run_tool(
         raise TypeError(f"workspace must be a Workspace, a path or None, got {type(workspace).__name__}")
     if settings is not None:
         check_cost(spec, parsed, settings.max_memory_gb, settings.max_run_seconds)
+    if _RUNNER is not None and spec.records:
+        with workspace.slot():       # the session's slot is counted here, where its runs are known
+            return _RUNNER.run(name, args, workspace, progress, cancel)
     deadline = time.monotonic() + 2 * settings.max_run_seconds if settings is not None else math.inf
     report = progress or (lambda f, m: None)
 

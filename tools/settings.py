@@ -37,6 +37,8 @@ class Settings(BaseModel):
                                                                    "run may take (s)")
     runs_per_session: int = Field(default=1, ge=1, description="DALAB_RUNS_PER_SESSION: tool runs one UI session "
                                                                "or MCP client may have going at once")
+    run_workers: int | None = Field(default=None, ge=0, description="DALAB_RUN_WORKERS: worker processes `dalab ui` "
+                                    "runs tools in (default one per core; 0 runs them in the server process)")
     mcp_token: str | None = Field(default=None, repr=False, description="DALAB_MCP_TOKEN: the bearer token MCP "
                                                                         "clients must send")
 
@@ -75,8 +77,19 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         max_memory_gb=_positive(env, "DALAB_MAX_MEMORY_GB", 2.0, "a number of GiB"),
         max_run_seconds=_positive(env, "DALAB_MAX_RUN_SECONDS", 600.0, "a number of seconds"),
         runs_per_session=int(_positive(env, "DALAB_RUNS_PER_SESSION", 1, "a whole number", integer=True)),
+        run_workers=_count(env, "DALAB_RUN_WORKERS"),
         mcp_token=env.get("DALAB_MCP_TOKEN") or None,
     )
+
+
+def _count(env: dict[str, str], name: str) -> int | None:
+    """The whole number ≥ 0 in ``env[name]`` (None when unset); a SettingsError naming the variable otherwise."""
+    text = env.get(name, "").strip()
+    if not text:
+        return None
+    if not text.isdigit() or int(text) > 256:
+        raise SettingsError(f"{name} must be a whole number from 0 to 256, got {text[:40]!r}")
+    return int(text)
 
 
 def _positive(env: dict[str, str], name: str, default: float, what: str, integer: bool = False) -> float:

@@ -1,12 +1,22 @@
-"""One server, a class: a student's Cancel stops their running tool and removes its partial run
-folder, each session has one run going at a time (a second is refused, other students are not
+"""One server, a class, its runs in worker processes as `dalab ui` has them: a student's Cancel
+stops their running tool and removes its partial run folder, each session has one run going at a time (a second is refused, other students are not
 held up), and the chat's tool stops on Cancel too."""
 
 from __future__ import annotations
 
 import time
 
+import pytest
 from gradio_client import Client
+
+
+@pytest.fixture(scope="module")
+def ui_url(lecture_home):
+    """The app as `dalab ui` serves a class: its runs in two worker processes (Cancel reaches them)."""
+    from ui_server import running_app
+
+    with running_app(lecture_home, mcp=True, workers=2) as url:
+        yield url
 
 
 def wait_for_progress(job, seconds: float = 60) -> None:

@@ -19,12 +19,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_app(home: Path, mcp: bool = False, model: Any = None) -> Iterator[str]:
+def running_app(home: Path, mcp: bool = False, model: Any = None, workers: int = 0) -> Iterator[str]:
     """The app with DALAB_HOME=home (and ``model`` answering, default: the settings'), served on
-    127.0.0.1; yields its base URL."""
+    127.0.0.1, its runs in ``workers`` worker processes as `dalab ui` does (0: in this process);
+    yields its base URL."""
     import uvicorn
 
+    from tools.registry import install
     from tools.settings import from_env, get_settings
+    from tools.workers import RunWorkers
     from assistant.ui import create_app
 
     old = os.environ.get("DALAB_HOME")
@@ -33,6 +36,10 @@ def running_app(home: Path, mcp: bool = False, model: Any = None) -> Iterator[st
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(from_env(), model=model, mcp=mcp), host="127.0.0.1", port=port,
                                            log_level="warning"))
+    pool = RunWorkers(workers) if workers else None
+    if pool is not None:
+        pool.warm()
+        install(pool)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
@@ -45,6 +52,9 @@ def running_app(home: Path, mcp: bool = False, model: Any = None) -> Iterator[st
     finally:
         server.should_exit = True
         thread.join(10)
+        if pool is not None:
+            install(None)
+            pool.close()
         if old is None:
             os.environ.pop("DALAB_HOME", None)
         else:
