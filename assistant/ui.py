@@ -408,7 +408,19 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
                                          elem_id="data-upload")
                     data_btn = gr.Button("Store in my workspace", elem_id="data-store")
                     data_status = gr.Markdown(elem_id="data-status")
-                forms = [_tool_form(spec, lab_state, ensure, latest_panel, cancel_runs) for spec in TOOLS.values()]
+                forms = [_tool_form(spec, lab_state, ensure, latest_panel) for spec in TOOLS.values()]
+                # one result panel for every form (the one picked shows above it): a page of 18
+                # galleries, tables and file lists cost every student's browser and the server alike
+                with gr.Column(elem_id="tool-result"):
+                    with gr.Row():
+                        tool_status = gr.Markdown(latex_delimiters=MATH, elem_id="tool-status")
+                        tool_stop = gr.Button("Cancel", variant="stop", scale=0, min_width=120, elem_id="tool-cancel")
+                    with gr.Row():
+                        tool_gallery = figure_gallery(scale=3)
+                        with gr.Column(scale=2):
+                            tool_metrics = gr.Dataframe(metrics_frame(None), label="metrics", interactive=False)
+                            tool_files = gr.File(label="reproduce.py and the run record", file_count="multiple",
+                                                 interactive=False, elem_classes=READ_ONLY)
             with gr.Tab("Lectures", id="lectures"):
                 with gr.Row():
                     query = gr.Textbox(label="Search the lecture notes", scale=5,
@@ -446,7 +458,8 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
                                             elem_classes=READ_ONLY)
 
         for connect in forms:
-            connect([latest_md, latest_metrics, latest_files])
+            connect([tool_status, tool_gallery, tool_metrics, tool_files], [latest_md, latest_metrics, latest_files])
+        tool_stop.click(cancel_runs, [lab_state], [lab_state], queue=False, api_name=False)
         chat_outputs = [chatbot, latest_md, latest_metrics, latest_files, lab_state]
         runs_outputs = [runs_where, runs_table, run_pick, run_md, run_gallery, run_metrics, run_files, lab_state]
         # A message sent while a turn runs is taken at once and answered after it (see chat_turn).
@@ -487,11 +500,11 @@ def figure_gallery(**kwargs: Any) -> gr.Gallery:
 
 
 def _tool_form(spec: ToolSpec, lab_state: gr.State, ensure: Callable[[Any], LabSession],
-               latest_panel: Callable[[LabSession], tuple[Any, ...]],
-               cancel_runs: Callable[[Any], LabSession]) -> Callable[[list[Any]], None]:
-    """One tab of the Tools tab: the tool's arguments as inputs, its result as outputs. Returns
-    ``connect(panel)``, which wires the Run button once the chat tab's latest-run panel (which
-    follows every run of the session) exists."""
+               latest_panel: Callable[[LabSession], tuple[Any, ...]]) -> Callable[[list[Any], list[Any]], None]:
+    """One tab of the Tools tab: the tool's arguments as inputs and its Run button. Returns
+    ``connect(result, panel)``, which wires the button to the Tools tab's shared result panel
+    (status, figures, metrics, files) and the chat tab's latest-run panel (which follows every run
+    of the session) once both exist."""
     schema = spec.args.model_json_schema()
     required = set(schema.get("required", []))
     names = list(schema["properties"])
@@ -499,16 +512,7 @@ def _tool_form(spec: ToolSpec, lab_state: gr.State, ensure: Callable[[Any], LabS
         gr.Markdown(spec.description.split("\n\n")[0].replace("\n", " "))
         with gr.Row():
             inputs = [form_component(n, schema["properties"][n], n in required) for n in names]
-        with gr.Row():
-            button = gr.Button(f"Run {spec.name}", variant="primary", scale=3)
-            stop = gr.Button("Cancel", variant="stop", scale=1)
-        status = gr.Markdown(latex_delimiters=MATH)
-        with gr.Row():
-            gallery = figure_gallery(scale=3)
-            with gr.Column(scale=2):
-                metrics = gr.Dataframe(metrics_frame(None), label="metrics", interactive=False)
-                files = gr.File(label="reproduce.py and the run record", file_count="multiple", interactive=False,
-                                elem_classes=READ_ONLY)
+        button = gr.Button(f"Run {spec.name}", variant="primary")
 
     def run(lab: LabSession | None, *values: Any):
         lab = ensure(lab)
@@ -525,10 +529,9 @@ def _tool_form(spec: ToolSpec, lab_state: gr.State, ensure: Callable[[Any], LabS
     run.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [inspect.Parameter("lab", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
         + [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names])
-    def connect(panel: list[Any]) -> None:
-        button.click(run, [lab_state, *inputs], [status, gallery, metrics, files, *panel, lab_state],
+    def connect(result: list[Any], panel: list[Any]) -> None:
+        button.click(run, [lab_state, *inputs], [*result, *panel, lab_state],
                      api_name=spec.name, concurrency_limit=TOOL_RUNS_AT_ONCE, concurrency_id="tool-forms")
-        stop.click(cancel_runs, [lab_state], [lab_state], queue=False, api_name=False)
 
     return connect
 

@@ -168,8 +168,8 @@ def test_tools_tab_runs_origen_oscillator_without_the_llm(page, made_runs):
     tab(page, "run_origen_oscillator").click()
     button = page.get_by_role("button", name="Run run_origen_oscillator", exact=True)
     expect(button).to_be_visible()
-    panel = panel_of(button)
-    expect(panel).to_contain_text("n_cycles")                          # the form, from the args schema
+    expect(panel_of(button)).to_contain_text("n_cycles")               # the form, from the args schema
+    panel = page.locator("#tool-result")                              # every form's result shows here
     expect(panel).not_to_contain_text("Done:")
     button.click()
 
