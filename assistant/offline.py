@@ -207,6 +207,9 @@ def route(request: str, previous: Call | None = None) -> Route:
             return Route(calls=calls)
         return Route(calls=[(SEARCH, {"query": _search_query(request, None, previous)})])
 
+    symbol = scope.notation(core)
+    if symbol:                 # "what is B?": the symbol's name is what the notes are searched for
+        return Route(calls=[(SEARCH, {"query": f"what is the {symbol}"})])
     refusal = scope.off_topic(core)
     if refusal:
         return Route(reply=refusal)

@@ -81,6 +81,30 @@ _DOMAIN = re.compile(
     r"|sigma|σ|matrix|equation|formula|ensemble|member|skill|valid|state|reanalysis|nowcast|downscal")
 
 
+# The course's symbols, for questions that name only the symbol ("what is B?", "what does x_a mean?").
+NOTATION = {
+    "b": "background-error covariance B", "r": "observation-error covariance R", "h": "observation operator H",
+    "k": "Kalman gain K", "q": "model-error covariance Q added in the forecast step",
+    "p": "analysis-error covariance P of the Kalman filter",
+    "j": "3D-Var cost function J", "m": "forecast model M and its tangent linear", "y": "observations y",
+    "d": "innovation d = y - H x_b", "x_a": "analysis x_a", "xa": "analysis x_a", "x_b": "background x_b",
+    "xb": "background x_b", "x_t": "true state x_t of a twin experiment", "xt": "true state x_t of a twin experiment", "x_f": "forecast x_f",
+    "n_eff": "effective sample size N_eff of the particle filter weights",
+    "neff": "effective sample size N_eff of the particle filter weights", "rho": "inflation factor rho",
+    "ρ": "inflation factor rho", "i-kh": "covariance update B <- (I - KH) B", "(i-kh)b": "covariance update B <- (I - KH) B",
+}
+_SYMBOL_QUESTION = re.compile(
+    r"^(?:what(?:'s| is| are| does)|explain|define|meaning of)\s+(?:the\s+)?(?:matrix |symbol |letter |variable |"
+    r"vector |operator )?(?P<s>\S+?)\s*(?:mean|stand for|represent|do|in (?:the )?\S+(?: \S+)?)?\s*[?.!]*$")
+
+
+def notation(core: str) -> str | None:
+    """What a question about one of the course's symbols asks about ("what is b?" → "the
+    background-error covariance B"), or None when it is not one."""
+    m = _SYMBOL_QUESTION.match(normalise(core))
+    return NOTATION.get(m.group("s").strip("?.!,")) if m else None
+
+
 _GENERIC = {"good", "like", "place", "today", "tomorrow", "time", "day", "week", "new", "best", "first", "last",
             "one", "two", "three", "part", "note", "summary", "overview", "example", "examples", "question", "answer"}
 

@@ -172,3 +172,30 @@ def test_model_error_and_inflation_are_read(text, want):
 def test_model_error_and_inflation_in_new_phrasings_and_follow_ups(text, previous, want):
     r = route(text, previous) if previous else route(text)
     assert r.calls == [("run_3dvar_cycle", want)]
+
+
+@pytest.mark.parametrize("question, names", [
+    ("what is B?", "background-error covariance B"), ("What's H", "observation operator H"),
+    ("what does R mean?", "observation-error covariance R"), ("explain K", "Kalman gain K"),
+    ("what is x_a in the lecture?", "analysis x_a"), ("What does N_eff stand for?", "effective sample size N_eff"),
+    ("what is q?", "model-error covariance Q"), ("what is ρ", "inflation factor rho"),
+])
+def test_a_question_naming_only_a_symbol_searches_for_what_the_symbol_is(question, names):
+    r = route(question)
+    assert r.calls and r.calls[0][0] == SEARCH and names in r.calls[0][1]["query"], (question, r.calls or r.reply)
+
+
+@pytest.mark.parametrize("question", ["what is love?", "what is a?", "what is pizza"])
+def test_a_word_that_is_no_symbol_of_the_course_is_still_outside_it(question):
+    from assistant import prompts
+
+    assert route(question).reply == prompts.OFF_TOPIC
+
+
+@pytest.mark.parametrize("question, section", [
+    ("what is B?", "Background error covariance B"), ("what is H?", "Observation operator H"),
+    ("what is q?", "Kalman filter forecast step"), ("what does N_eff mean?", "The particle filter"),
+])
+def test_symbol_questions_are_answered_from_the_section_that_defines_it(session, question, section):
+    a = session.ask(question)
+    assert a.citations and section in a.citations[0], (question, a.citations)
