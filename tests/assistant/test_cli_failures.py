@@ -19,7 +19,7 @@ LONG = "x" * 300
 @pytest.fixture
 def home(tmp_path, monkeypatch):
     for var in ("DALAB_LLM", "DALAB_TIMEOUT", "OPENAI_API_KEY", "OPENAI_BASE_URL", "DALAB_MAX_MEMORY_GB",
-                "DALAB_MAX_RUN_SECONDS"):
+                "DALAB_MAX_RUN_SECONDS", "DALAB_RUN_WORKERS"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("DALAB_HOME", str(tmp_path))
     get_settings.cache_clear()
@@ -50,7 +50,8 @@ COMMANDS = [("tool", "run_3dvar_cycle", "n_steps=5"), ("search", "3D-Var"), ("in
             ("ask", "what is 3D-Var?")]
 BAD_ENV = [({"DALAB_LLM": "bogus"}, "DALAB_LLM must be"), ({"DALAB_TIMEOUT": "abc"}, "DALAB_TIMEOUT must be"),
            ({"DALAB_LLM": "openai"}, "DALAB_LLM=openai needs an endpoint"),
-           ({"DALAB_MAX_MEMORY_GB": "-1"}, "DALAB_MAX_MEMORY_GB must be")]
+           ({"DALAB_MAX_MEMORY_GB": "-1"}, "DALAB_MAX_MEMORY_GB must be"),
+           ({"DALAB_RUN_WORKERS": "two"}, "DALAB_RUN_WORKERS must be a whole number from 0 to 256")]
 
 
 @pytest.mark.parametrize("env,says", BAD_ENV, ids=[next(iter(e)) + "=" + next(iter(e.values())) for e, _ in BAD_ENV])
