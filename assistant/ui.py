@@ -463,11 +463,11 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
         chat_outputs = [chatbot, latest_md, latest_metrics, latest_files, lab_state]
         runs_outputs = [runs_where, runs_table, run_pick, run_md, run_gallery, run_metrics, run_files, lab_state]
         # A message sent while a turn runs is taken at once and answered after it (see chat_turn).
+        # The Runs tab lists the runs when it is opened (or refreshed), not after every turn.
         for trigger, api in ((box.submit, False), (send.click, "chat")):
             (trigger(take, [box], [box, sent], queue=False, api_name=False, trigger_mode="multiple")
              .then(respond, [sent, lab_state], chat_outputs, show_progress="minimal", trigger_mode="multiple",
-                   concurrency_limit=CHAT_TURNS_AT_ONCE, concurrency_id="chat", api_name=api)
-             .then(runs_view, [lab_state], runs_outputs, api_name=False, trigger_mode="multiple"))
+                   concurrency_limit=CHAT_TURNS_AT_ONCE, concurrency_id="chat", api_name=api))
         tutor_box.change(set_tutor, [tutor_box, lab_state], [lab_state], api_name="tutor")
         for trigger in (clear_btn.click, chatbot.clear):
             trigger(clear, [lab_state], [chatbot, latest_md, latest_metrics, latest_files, lab_state], api_name=False)

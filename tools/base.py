@@ -361,7 +361,7 @@ class RunContext:
             return path
         # a figure with a layout engine is already fitted to its canvas: cropping it ("tight") would
         # draw it twice; fast zlib (level 1) costs ~10% in size and saves a tenth of the time
-        fitted = fig.get_layout_engine() is not None
+        fitted = fig.get_layout_engine() is not None or getattr(fig, "fitted", False)   # plots._margins_for_legends
         fig.savefig(path, dpi=110, bbox_inches=None if fitted else "tight", pil_kwargs={"compress_level": 1})
         self.figures.append(path)
         return path

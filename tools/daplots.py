@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from tools.plots import C_AN, C_BG, C_OBS, C_TRUTH, DIFF_CMAP, FIELD_CMAP, TIME, _style, _subplots
+from tools.plots import C_AN, C_BG, C_OBS, C_TRUTH, DIFF_CMAP, FIELD_CMAP, TIME, _fit_width, _style, _subplots
 
 UNIT = "model units"
 SERIES_MAX = 200
@@ -80,7 +80,7 @@ def da_timeseries(t, x_a, y, components, names, title: str, *, x_true=None, spre
         ax.set_ylabel(f"{names[i]} ({UNIT})")
         _style(ax)
     axes[-1].set_xlabel(TIME)
-    fig.suptitle(title, fontsize=11)                      # one title over the stacked component panels
+    fig.suptitle(_fit_width(title, fig.get_figwidth() - 0.5, 11), fontsize=11)   # over the stacked panels
     _legend_above(fig, axes[0], ncol=5, where="lower")
     return fig
 
@@ -110,7 +110,7 @@ def error_spread(t, sigma_o: float, title: str, *, err_a=None, err_f=None, sprea
     ax.set_yscale("log")
     ax.set_xlabel(TIME)
     ax.set_ylabel(f"RMS error / spread ({UNIT})" if omf is None else f"RMS departure ({UNIT})")
-    ax.set_title(title, fontsize=10)
+    ax.set_title(_fit_width(title, fig.get_figwidth() - 1.5, 10), fontsize=10)
     _style(ax)
     _legend_above(fig, ax, ncol=3)
     return fig
@@ -128,7 +128,7 @@ def rank_histogram(counts, title: str) -> Figure:
     ax.axhline(counts.sum() / len(counts), color="black", ls="--", lw=1.2, label="flat (reliable ensemble)")
     ax.set_xlabel(f"rank of the truth among the {len(counts) - 1} sorted members (0 = below all)")
     ax.set_ylabel("count (scored times × components)")
-    ax.set_title(title, fontsize=10)
+    ax.set_title(_fit_width(title, fig.get_figwidth() - 1.0, 10), fontsize=10)   # a long setup breaks, never leaves
     _style(ax)
     _legend_above(fig, ax, ncol=2)
     return fig
@@ -160,7 +160,7 @@ def hovmoeller(t, x_a, title: str, *, x_true=None, y=None, burn_in: float = 0.0)
         if burn_in > 0:
             ax.axhline(burn_in, color="white", ls="--", lw=1.0)
     axes[0].set_ylabel(TIME + (" (dashed: end of burn-in)" if burn_in > 0 else ""))
-    fig.suptitle(title, fontsize=11)
+    fig.suptitle(_fit_width(title, fig.get_figwidth() - 0.5, 11), fontsize=11)
     return fig
 
 
@@ -203,7 +203,7 @@ def method_comparison(labels, scores, wall_s, sigma_o: float, title: str, *, div
         handles.append(Patch(hatch="//", facecolor="white", edgecolor="tab:purple"))
         names.append("diverged (scored up to divergence)")
     fig.legend(handles, names, loc="outside lower center", ncol=len(names), fontsize=8)
-    fig.suptitle(title, fontsize=11)
+    fig.suptitle(_fit_width(title, fig.get_figwidth() - 0.5, 11), fontsize=11)
     return fig
 
 
@@ -289,6 +289,7 @@ def emulator_vs_true(t, y, x_true, x_a_true, analyses: dict, names, title: str, 
     ax.set_ylabel(f"RMS analysis error\n({UNIT})")
     ax.set_xlabel(TIME)
     _style(ax)
-    fig.suptitle(title + (f" (last {SERIES_MAX} of {K} times)" if K > SERIES_MAX else ""), fontsize=11)
+    fig.suptitle(_fit_width(title + (f" (last {SERIES_MAX} of {K} times)" if K > SERIES_MAX else ""),
+                            fig.get_figwidth() - 0.5, 11), fontsize=11)
     _legend_above(fig, axes[0], ncol=3, where="lower")
     return fig

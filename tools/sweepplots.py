@@ -17,6 +17,7 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
+from tools.plots import _fit_width  # noqa: E402
 
 # Units of the arguments and metrics the lab's tools share (a tool's own description wins for arguments).
 ARG_UNITS = {
@@ -94,7 +95,7 @@ def sweep_lines(x_values: Sequence[Any], x_label: str, curves: dict[str, tuple[n
         ax.set_xticks(x, [_tick(v) for v in x_values])
     ax.set_xlabel(x_label)
     ax.set_ylabel(metric_label(main) + (f", mean ± std over {n_seeds} seeds" if n_seeds > 1 else ""))
-    ax.set_title(title, fontsize=10)
+    ax.set_title(_fit_width(title, fig.get_figwidth() - 2.5, 10), fontsize=10)
     ax.grid(True, alpha=0.3, lw=0.6)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     return fig
@@ -154,5 +155,5 @@ def sweep_heatmap(rows: Sequence[Any], row_label: str, cols: Sequence[Any], col_
     better = "lower" if lower_better else "higher"
     fig.colorbar(image, ax=axes, shrink=0.9,
                  label=f"{metric_label(metric)}\nmean over {n_seeds} seed{'s' * (n_seeds > 1)}, {better} is better")
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(_fit_width(title, fig.get_figwidth() - 0.5, 10), fontsize=10)
     return fig

@@ -204,3 +204,29 @@ def test_every_metric_of_every_tool_has_a_meaning_for_the_metrics_table(drawn):
 
     missing = {f"{tool}.{k}" for tool, r in drawn[0].items() for k in r.metrics if not metric_help(k)}
     assert not missing, sorted(missing)
+
+
+def _fitted(fig) -> bool:
+    return fig.get_layout_engine() is not None or getattr(fig, "fitted", False)
+
+
+@pytest.mark.parametrize("tool", DRAWING)
+def test_figures_saved_uncropped_keep_every_label_and_legend_on_the_canvas(drawn, tool):
+    """A figure laid out by an engine, or with margins measured from its legends, is saved as it is
+    (no second, cropping draw): then nothing may stick out of the canvas, and no legend may sit on
+    its panel's data."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    for name, fig in _all_figures(drawn, tool):
+        if not _fitted(fig):
+            continue
+        renderer = FigureCanvasAgg(fig).get_renderer()
+        fig.draw(renderer)
+        inside = fig.get_tightbbox(renderer)
+        w, h = fig.get_size_inches()
+        assert inside.x0 >= -0.02 and inside.y0 >= -0.02 and inside.x1 <= w + 0.02 and inside.y1 <= h + 0.02, (
+            tool, name, inside.bounds, (w, h))
+        for ax in fig.axes:
+            legend = ax.get_legend()
+            if legend is not None and legend.get_bbox_to_anchor().x0 >= ax.bbox.x1:   # placed outside
+                assert legend.get_window_extent(renderer).x0 >= ax.get_window_extent(renderer).x1 - 1, (tool, name)
