@@ -129,7 +129,7 @@ class RunWorkers:
 
     def warm(self) -> list[int]:
         """Start every worker now (not at the first run); their process ids."""
-        for hold in (0.2, 1.0):
+        for hold in (0.2, 1.0, 3.0):          # a loaded machine starts the later ones late
             pids = [f.result() for f in [self._pool.submit(_ready, hold) for _ in range(self.n)]]
             if len(set(pids)) == self.n:
                 break
