@@ -19,6 +19,7 @@ import multiprocessing
 import os
 import threading
 import time
+from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
@@ -114,7 +115,9 @@ class RunWorkers:
         self._ctx.set_forkserver_preload(["tools.registry"])
         self._progress = self._ctx.Queue()
         self._flags = self._ctx.RawArray("b", MAX_IN_FLIGHT)
-        self._free = list(range(MAX_IN_FLIGHT))
+        # oldest-freed first: a run's last progress reports, still on their way when its result came
+        # back, can only reach a run thousands of runs later, by then long delivered and dropped
+        self._free = deque(range(MAX_IN_FLIGHT))
         self._listeners: dict[int, Callable[[float, str], None]] = {}
         self._stops: dict[int, RunCancelled] = {}
         self._lock = threading.Lock()
@@ -123,7 +126,7 @@ class RunWorkers:
         threading.Thread(target=self._relay, daemon=True, name="dalab-run-progress").start()
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        threads = max(1, (os.cpu_count() or 1) // self.n)
+        threads = max(1, workers_wanted(None) // self.n)
         return ProcessPoolExecutor(self.n, mp_context=self._ctx, initializer=_init,
                                    initargs=(self._progress, self._flags, threads, os.getpid()))
 
@@ -160,7 +163,7 @@ class RunWorkers:
                 raise ToolError("the server is shutting down: no new runs")
             if not self._free:
                 raise ToolError(f"the server has {MAX_IN_FLIGHT} runs waiting already: try again in a minute")
-            token = self._free.pop()
+            token = self._free.popleft()
             self._flags[token] = 0
             if progress is not None:
                 self._listeners[token] = progress
