@@ -122,8 +122,9 @@ class LabSession:
 
 class SessionRegistry:
     """The server's browser sessions by id, so that a page reload (or a laptop waking up) finds its
-    workspace and conversation again. The id lives in the browser's local storage; sessions no
-    longer in memory come back from their workspace on disk (runs kept, chat started afresh)."""
+    workspace and conversation again. The id comes from the signed session cookie (``session_cookies``),
+    never from the page; sessions no longer in memory come back from their workspace on disk (runs
+    kept, chat started afresh)."""
 
     def __init__(self, home: Path, model: Any, keep: int = KEEP_SESSIONS, runs_at_once: int | None = None) -> None:
         self.home, self.model, self.keep, self.runs_at_once = Path(home), model, keep, runs_at_once
@@ -199,8 +200,6 @@ def server_secret(home: Path) -> str:
         raise RuntimeError(f"{path} is damaged (too short): delete it and start again")
     return secret
 
-
-browser_secret = server_secret   # the name earlier versions used
 
 COOKIE = "dalab_session"
 COOKIE_AGE_S = 180 * 24 * 3600     # a term

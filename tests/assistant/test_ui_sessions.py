@@ -4,7 +4,7 @@ server restart); unknown or malformed ids get a fresh session, never someone els
 from __future__ import annotations
 
 from assistant.offline import OfflineChatModel
-from assistant.sessions import SessionRegistry, browser_secret
+from assistant.sessions import SessionRegistry, server_secret
 from tools.base import Workspace
 from tools.registry import run_tool
 
@@ -43,9 +43,9 @@ def test_memory_is_bounded(tmp_path):
     assert len(registry._sessions) <= 3
 
 
-def test_the_browser_secret_is_stable_and_private(tmp_path):
-    first = browser_secret(tmp_path)
-    assert browser_secret(tmp_path) == first and len(first) == 64
+def test_the_server_secret_is_stable_and_private(tmp_path):
+    first = server_secret(tmp_path)
+    assert server_secret(tmp_path) == first and len(first) == 64
     assert (tmp_path / "ui_secret").stat().st_mode & 0o077 == 0
 
 
