@@ -446,7 +446,8 @@ def build_app(settings: Settings | None = None, model: Any = None) -> gr.Blocks:
                     confirm_md = gr.Markdown()
                     confirm_btn = gr.Button("Yes, delete it", size="sm", variant="stop", elem_id="confirm-delete-yes")
                     cancel_btn = gr.Button("Cancel", size="sm", elem_id="confirm-delete-no")
-                runs_table = gr.Dataframe(pd.DataFrame([], columns=RUN_HEADERS), interactive=False, wrap=True)
+                runs_table = gr.Dataframe(pd.DataFrame([], columns=RUN_HEADERS), interactive=False, wrap=True,
+                                          elem_id="runs-table")
                 run_pick = gr.Dropdown(label="run", choices=[], interactive=True)
                 with gr.Row():
                     with gr.Column(scale=3):

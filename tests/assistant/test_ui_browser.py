@@ -340,6 +340,8 @@ def test_figures_open_full_size_and_none_is_shown_twice_in_a_turn(page):
 
     # Deleting a run asks first; cancelling keeps it.
     tab(page, "Runs").click()
+    # the listing is refreshed when the tab opens: wait for this turn's newest run before counting
+    expect(page.locator("#runs-table")).to_contain_text("reconstruct_field", timeout=WAIT_MS)
     where = page.get_by_text("Runs of this browser session")
     runs = re.search(r": (\d+)\.", where.inner_text()).group(1)
     page.get_by_role("button", name="Delete the selected run").click()
