@@ -32,6 +32,11 @@ def running_app(home: Path, mcp: bool = False, model: Any = None, workers: int =
 
     old = os.environ.get("DALAB_HOME")
     os.environ["DALAB_HOME"] = str(home)
+    # each app its own file cache: Gradio names cached files by their content and deletes an app's
+    # files when it stops, so a stopping app of an earlier test module removed the identical
+    # figure a later module's app was serving (a 403 in one full run of five)
+    old_cache = os.environ.get("GRADIO_TEMP_DIR")
+    os.environ["GRADIO_TEMP_DIR"] = str(Path(home) / f"gradio_tmp_{free_port()}")
     get_settings.cache_clear()
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(from_env(), model=model, mcp=mcp), host="127.0.0.1", port=port,
@@ -55,6 +60,10 @@ def running_app(home: Path, mcp: bool = False, model: Any = None, workers: int =
         if pool is not None:
             install(None)
             pool.close()
+        if old_cache is None:
+            os.environ.pop("GRADIO_TEMP_DIR", None)
+        else:
+            os.environ["GRADIO_TEMP_DIR"] = old_cache
         if old is None:
             os.environ.pop("DALAB_HOME", None)
         else:
